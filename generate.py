@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Write the patch-compliance CloudFormation templates.
+
+    python generate.py [--output-dir DIR] [--check]
+
+Writes patch-compliance.yaml (central) and patch-compliance-member.yaml (member) to DIR (default: templates).
+--check writes nothing and exits 1 naming every file that differs from fresh output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from patchcompliance.central import build_central
+from patchcompliance.constants import TEMPLATE_BODY_LIMIT, TEMPLATE_S3_LIMIT
+from patchcompliance.member import build_member
+from patchcompliance.render import to_yaml
+
+CENTRAL = "patch-compliance.yaml"
+MEMBER = "patch-compliance-member.yaml"
+
+
+def render_all() -> dict[str, str]:
+    member = build_member()
+    return {CENTRAL: to_yaml(build_central(member)), MEMBER: to_yaml(member)}
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write next to the target and rename, so a failed write never leaves a half-written template."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def size_report(name: str, text: str) -> str:
+    size = len(text.encode())
+    where = "direct upload OK" if size <= TEMPLATE_BODY_LIMIT else "deploy from S3 (--s3-bucket)"
+    return f"{name}: {size:,} B (limits: {TEMPLATE_BODY_LIMIT:,} B direct, {TEMPLATE_S3_LIMIT:,} B from S3) - {where}"
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output-dir", default="templates", type=Path, help="where to write (default: templates)")
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if any file differs")
+    args = parser.parse_args(argv)
+    if args.output_dir.exists() and not args.output_dir.is_dir():
+        parser.error(f"--output-dir {args.output_dir} is not a directory")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    rendered = render_all()
+    for name, text in rendered.items():
+        print(size_report(name, text))
+    member_size = len(rendered[MEMBER].encode())
+    if member_size > TEMPLATE_BODY_LIMIT:
+        print(f"error: {MEMBER} is {member_size:,} B, over the StackSet TemplateBody limit", file=sys.stderr)
+        return 1
+    if any(len(text.encode()) > TEMPLATE_S3_LIMIT for text in rendered.values()):
+        print("error: a template is over CloudFormation's 1 MB limit", file=sys.stderr)
+        return 1
+    if args.check:
+        stale = [
+            name
+            for name, text in rendered.items()
+            if not (args.output_dir / name).is_file()
+            or (args.output_dir / name).read_text(encoding="utf-8") != text
+        ]
+        for name in stale:
+            print(f"out of date: {args.output_dir / name} (run 'make templates')", file=sys.stderr)
+        return 1 if stale else 0
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    for name, text in rendered.items():
+        write_atomically(args.output_dir / name, text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""Athena: the workgroup every query runs in, the views (custom resource) and one named query per view."""
+
+from __future__ import annotations
+
+import awacs.athena
+import awacs.glue
+import awacs.s3 as s3
+from awacs.aws import Allow, Statement
+from troposphere import GetAtt, If, NoValue, Ref, Sub, Template
+from troposphere.athena import (
+    EncryptionConfiguration,
+    NamedQuery,
+    ResultConfiguration,
+    WorkGroup,
+    WorkGroupConfiguration,
+)
+from troposphere.cloudformation import CustomResource
+
+from . import constants as c
+from . import policies
+from .lambdas import LambdaFunction, add_function
+from .render import view_sql
+
+HAS_KMS = "HasKmsKey"
+RESULTS_PREFIX = "results/"
+TIMEOUT = 300  # Lambda timeout (s)
+SERVICE_TIMEOUT = 600  # custom resource ServiceTimeout (s), above the Lambda timeout
+
+
+class AthenaViewsResource(CustomResource):
+    resource_type = "Custom::AthenaViews"
+    props = {
+        **CustomResource.props,
+        "Database": (str, True),
+        "WorkGroup": (str, True),
+        "Views": (list, True),
+    }
+
+
+def workgroup_arn(workgroup) -> Sub:
+    return Sub(
+        "arn:${AWS::Partition}:athena:${AWS::Region}:${AWS::AccountId}:workgroup/${WorkGroup}", WorkGroup=Ref(workgroup)
+    )
+
+
+def glue_arns(database, table=None) -> list[Sub]:
+    """Catalog, database and `table` (default: every table, views included) of `database`."""
+    base = "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}"
+    table_name = Ref(table) if table is not None else "*"
+    return [
+        Sub(f"{base}:catalog"),
+        Sub(f"{base}:database/${{Database}}", Database=Ref(database)),
+        Sub(f"{base}:table/${{Database}}/${{Table}}", Database=Ref(database), Table=table_name),
+    ]
+
+
+def add_workgroup(template: Template, results_bucket, kms_key) -> WorkGroup:
+    return template.add_resource(
+        WorkGroup(
+            c.ATHENA_WORKGROUP,
+            Name=Sub("${AWS::StackName}-patch-compliance"),
+            Description="Patch compliance views, named queries and QuickSight",
+            RecursiveDeleteOption=True,
+            State="ENABLED",
+            WorkGroupConfiguration=WorkGroupConfiguration(
+                EnforceWorkGroupConfiguration=True,
+                PublishCloudWatchMetricsEnabled=True,
+                ResultConfiguration=ResultConfiguration(
+                    OutputLocation=Sub(f"s3://${{Bucket}}/{RESULTS_PREFIX}", Bucket=Ref(results_bucket)),
+                    EncryptionConfiguration=EncryptionConfiguration(
+                        EncryptionOption=If(HAS_KMS, "SSE_KMS", "SSE_S3"),
+                        KmsKey=If(HAS_KMS, Ref(kms_key), NoValue),
+                    ),
+                ),
+            ),
+        )
+    )
+
+
+def query_statements(workgroup, database, results_bucket, glue_actions) -> list[Statement]:
+    """Run queries in the workgroup and write their results; `glue_actions` on the database and its tables."""
+    return [
+        Statement(
+            Effect=Allow,
+            Action=[
+                awacs.athena.StartQueryExecution,
+                awacs.athena.GetQueryExecution,
+                awacs.athena.StopQueryExecution,
+            ],
+            Resource=[workgroup_arn(workgroup)],
+        ),
+        Statement(Effect=Allow, Action=glue_actions, Resource=glue_arns(database)),
+        Statement(
+            Effect=Allow,
+            Action=[s3.GetBucketLocation, s3.ListBucket],
+            Resource=[policies.bucket_arn(results_bucket)],
+        ),
+        Statement(
+            Effect=Allow,
+            Action=[s3.PutObject, s3.GetObject, s3.AbortMultipartUpload],
+            Resource=[policies.objects_arn(results_bucket, f"{RESULTS_PREFIX}*")],
+        ),
+    ]
+
+
+def create_view_statement(name: str) -> str:
+    return f'CREATE OR REPLACE VIEW "{name}" AS\n{view_sql(name)}\n'
+
+
+def add_views(template, *, workgroup, database, tables, results_bucket, log_retention) -> LambdaFunction:
+    """The views, created in order by AthenaViewsFunction, and a named query (the DDL) per view."""
+    fn = add_function(
+        template,
+        c.ATHENA_VIEWS_FUNCTION,
+        role_id=c.ATHENA_VIEWS_ROLE,
+        description="Creates, replaces and drops the patch compliance Athena views",
+        log_retention=log_retention,
+        timeout=TIMEOUT,
+        statements=query_statements(
+            workgroup,
+            database,
+            results_bucket,
+            [
+                awacs.glue.GetDatabase,
+                awacs.glue.GetTable,
+                awacs.glue.GetTables,
+                awacs.glue.CreateTable,
+                awacs.glue.UpdateTable,
+                awacs.glue.DeleteTable,
+                awacs.glue.GetPartitions,
+            ],
+        ),
+    )
+    template.add_resource(
+        AthenaViewsResource(
+            c.ATHENA_VIEWS,
+            DependsOn=list(tables),
+            ServiceToken=GetAtt(fn.function, "Arn"),
+            ServiceTimeout=SERVICE_TIMEOUT,
+            Database=Ref(database),
+            WorkGroup=Ref(workgroup),
+            Views=[{"Name": name, "Sql": view_sql(name)} for name in c.VIEW_ORDER],
+        )
+    )
+    for name in c.VIEW_ORDER:
+        template.add_resource(
+            NamedQuery(
+                c.NAMED_QUERY_IDS[name],
+                Name=name,
+                Description=f"Creates or replaces the {name} view (the stack already did).",
+                Database=Ref(database),
+                WorkGroup=Ref(workgroup),
+                QueryString=create_view_statement(name),
+            )
+        )
+    return fn

@@ -1,0 +1,180 @@
+"""AWS Config: the organisation aggregator (central) and recorder, delivery, rules and topic (member)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import awacs.sns
+from awacs.aws import Allow, Condition, Statement, StringEquals
+from troposphere import AccountId, Equals, GetAtt, If, Not, NoValue, Or, Ref, Region, Sub, Template
+from troposphere.config import (
+    ConfigRule,
+    ConfigSnapshotDeliveryProperties,
+    ConfigurationAggregator,
+    ConfigurationRecorder,
+    DeliveryChannel,
+    OrganizationAggregationSource,
+    RecordingGroup,
+    Scope,
+    Source,
+)
+from troposphere.iam import Policy, Role
+from troposphere.sns import SubscriptionResource, Topic, TopicPolicy
+
+from . import constants as c
+from . import policies
+
+# Resource types the recorder records: what the two rules evaluate and what the views read.
+RECORDED_TYPES = (
+    "AWS::EC2::Instance",
+    "AWS::SSM::ManagedInstanceInventory",
+    "AWS::SSM::PatchCompliance",
+    "AWS::SSM::AssociationCompliance",
+    "AWS::Config::ResourceCompliance",
+)
+HAS_EMAIL = "HasNotificationEmail"
+PATCH_RULE_SUPPORTED = "PatchComplianceRuleSupported"
+HAS_KMS = "HasKmsKey"
+
+
+@dataclass(frozen=True)
+class MemberConfig:
+    recorder: ConfigurationRecorder
+    delivery_channel: DeliveryChannel
+    rules: list
+
+
+def add_aggregator(template: Template) -> ConfigurationAggregator:
+    """Organisation-wide aggregator over all regions (the central account must be the management account
+    or a delegated administrator for AWS Config)."""
+    role = template.add_resource(
+        Role(
+            c.CONFIG_AGGREGATOR_ROLE,
+            Description="Lets AWS Config read the organisation's accounts for the aggregator",
+            AssumeRolePolicyDocument=policies.assume_role("config"),
+            ManagedPolicyArns=[Sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSConfigRoleForOrganizations")],
+        )
+    )
+    return template.add_resource(
+        ConfigurationAggregator(
+            c.CONFIG_AGGREGATOR,
+            ConfigurationAggregatorName=Sub("${AWS::StackName}-organization"),
+            OrganizationAggregationSource=OrganizationAggregationSource(
+                AllAwsRegions=True, RoleArn=GetAtt(role, "Arn")
+            ),
+        )
+    )
+
+
+def add_member_conditions(template: Template, params: dict) -> None:
+    template.add_condition(HAS_EMAIL, Not(Equals(Ref(params["NotificationEmail"]), "")))
+    template.add_condition(
+        PATCH_RULE_SUPPORTED, Not(Or(*[Equals(Region, r) for r in c.PATCH_RULE_UNSUPPORTED_REGIONS]))
+    )
+
+
+def add_member_config(template: Template, params: dict) -> MemberConfig:
+    topic = template.add_resource(
+        Topic(
+            c.CONFIG_TOPIC,
+            DisplayName="AWS Config notifications",
+            KmsMasterKeyId=If(HAS_KMS, Ref(params["KmsKeyArn"]), "alias/aws/sns"),
+        )
+    )
+    template.add_resource(
+        TopicPolicy(
+            c.CONFIG_TOPIC_POLICY,
+            Topics=[Ref(topic)],
+            PolicyDocument=policies.document(
+                Statement(
+                    Sid="AWSConfigSNSPolicy",
+                    Effect=Allow,
+                    Principal=policies.service_principal("config"),
+                    Action=[awacs.sns.Publish],
+                    Resource=[Ref(topic)],
+                    Condition=Condition(StringEquals({"AWS:SourceAccount": AccountId})),
+                )
+            ),
+        )
+    )
+    template.add_resource(
+        SubscriptionResource(
+            c.CONFIG_TOPIC_SUBSCRIPTION,
+            Condition=HAS_EMAIL,
+            TopicArn=Ref(topic),
+            Protocol="email",
+            Endpoint=Ref(params["NotificationEmail"]),
+        )
+    )
+    role = template.add_resource(
+        Role(
+            c.CONFIG_RECORDER_ROLE,
+            Description="Lets AWS Config record resources and deliver to the central bucket and the topic",
+            AssumeRolePolicyDocument=policies.assume_role("config", source_account=True),
+            ManagedPolicyArns=[Sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AWS_ConfigRole")],
+            Policies=[
+                Policy(
+                    PolicyName="publish-config-notifications",
+                    PolicyDocument=policies.document(
+                        Statement(Effect=Allow, Action=[awacs.sns.Publish], Resource=[Ref(topic)])
+                    ),
+                )
+            ],
+        )
+    )
+    recorder = template.add_resource(
+        ConfigurationRecorder(
+            c.CONFIG_RECORDER,
+            RoleARN=GetAtt(role, "Arn"),
+            RecordingGroup=RecordingGroup(
+                AllSupported=False, IncludeGlobalResourceTypes=False, ResourceTypes=list(RECORDED_TYPES)
+            ),
+        )
+    )
+    channel = template.add_resource(
+        DeliveryChannel(
+            c.CONFIG_DELIVERY_CHANNEL,
+            S3BucketName=Ref(params["ConfigBucketName"]),
+            S3KmsKeyArn=If(HAS_KMS, Ref(params["KmsKeyArn"]), NoValue),
+            SnsTopicARN=Ref(topic),
+            ConfigSnapshotDeliveryProperties=ConfigSnapshotDeliveryProperties(
+                DeliveryFrequency=Ref(params["ConfigDeliveryFrequency"])
+            ),
+        )
+    )
+    rules = [
+        _managed_rule(
+            template,
+            c.RULE_MANAGED_BY_SSM,
+            c.RULE_NAME_MANAGED_BY_SSM,
+            "EC2_INSTANCE_MANAGED_BY_SSM",
+            "AWS::EC2::Instance",
+            "Checks whether each EC2 instance is managed by AWS Systems Manager.",
+            [recorder, channel],
+        ),
+        _managed_rule(
+            template,
+            c.RULE_PATCH_COMPLIANCE,
+            c.RULE_NAME_PATCH_COMPLIANCE,
+            "EC2_MANAGEDINSTANCE_PATCH_COMPLIANCE_STATUS_CHECK",
+            "AWS::SSM::PatchCompliance",
+            "Checks whether each managed instance is compliant with its patch baseline.",
+            [recorder, channel],
+            condition=PATCH_RULE_SUPPORTED,
+        ),
+    ]
+    return MemberConfig(recorder=recorder, delivery_channel=channel, rules=rules)
+
+
+def _managed_rule(template, logical_id, name, identifier, resource_type, description, depends_on, condition=None):
+    rule = ConfigRule(
+        logical_id,
+        DependsOn=depends_on,
+        ConfigRuleName=name,
+        Description=description,
+        Source=Source(Owner="AWS", SourceIdentifier=identifier),
+        Scope=Scope(ComplianceResourceTypes=[resource_type]),
+    )
+    if condition:
+        rule.Condition = condition
+    return template.add_resource(rule)

@@ -1,0 +1,84 @@
+"""Logical IDs and names used in more than one place, defined once.
+
+Seed logical IDs are kept wherever the resource still exists (see README, "Seed resources").
+"""
+
+# Limits
+TEMPLATE_BODY_LIMIT = 51_200  # bytes: direct upload and StackSet TemplateBody
+TEMPLATE_S3_LIMIT = 1_000_000  # bytes: template read from S3
+LAMBDA_RUNTIME = "python3.13"
+
+# ---------------------------------------------------------------- central template
+ATHENA_BUCKET = "AthenaBucket"
+CONFIG_BUCKET = "ConfigBucket"
+CONFIG_BUCKET_POLICY = "ConfigBucketPolicy"
+DATASYNC_BUCKET = "DataSyncBucket"
+DATASYNC_BUCKET_POLICY = "DataSyncBucketPolicy"
+ATHENA_BUCKET_POLICY = "AthenaBucketPolicy"
+ACCESS_LOG_BUCKET = "AccessLogBucket"
+ACCESS_LOG_BUCKET_POLICY = "AccessLogBucketPolicy"
+
+ATHENA_WORKGROUP = "AthenaWorkGroup"
+ATHENA_VIEWS = "AthenaViews"
+ATHENA_VIEWS_FUNCTION = "AthenaViewsFunction"
+ATHENA_VIEWS_ROLE = "AthenaViewsRole"
+# Named query per view; the seed's AthenaConfigMICVNamedQuery is the one for configmic.
+NAMED_QUERY_IDS = {
+    "configmic": "AthenaConfigMICVNamedQuery",
+    "configpc": "AthenaConfigPCNamedQuery",
+    "patch": "AthenaPatchNamedQuery",
+    "instance_tags": "AthenaInstanceTagsNamedQuery",
+    "instance_compliance": "AthenaInstanceComplianceNamedQuery",
+}
+VIEW_ORDER = ("configmic", "configpc", "patch", "instance_tags", "instance_compliance")
+
+PARTITIONING_FUNCTION = "PartitioningFunction"
+PARTITIONING_ROLE = "LambdaExecutionRole"  # seed ID, now the partitioning function's role
+PARTITIONING_PERMISSION = "LambdaInvokePermission"
+PARTITIONING_RULE = "PartitioningRule"
+PARTITIONING_DLQ = "PartitioningDeadLetterQueue"
+PARTITIONING_DLQ_POLICY = "PartitioningDeadLetterQueuePolicy"
+
+CONFIG_AGGREGATOR = "ConfigAggregator"
+CONFIG_AGGREGATOR_ROLE = "ConfigAggregatorRole"
+STACKSET = "StackSet"
+QUICKSIGHT_ENABLED = "QuickSightEnabled"  # condition name
+
+# ---------------------------------------------------------------- member template
+CONFIG_TOPIC = "ConfigTopic"
+CONFIG_TOPIC_POLICY = "ConfigTopicPolicy"
+CONFIG_TOPIC_SUBSCRIPTION = "ConfigTopicEmailSubscription"
+CONFIG_RECORDER_ROLE = "ConfigRecorderRole"
+CONFIG_RECORDER = "ConfigRecorder"
+CONFIG_DELIVERY_CHANNEL = "ConfigDeliveryChannel"
+RULE_MANAGED_BY_SSM = "Ec2InstanceManagedBySsmRule"
+RULE_PATCH_COMPLIANCE = "Ec2ManagedInstancePatchComplianceRule"
+# Config rule names the Athena views match on (see patchcompliance/sql).
+RULE_NAME_MANAGED_BY_SSM = "ec2-instance-managed-by-systems-manager"
+RULE_NAME_PATCH_COMPLIANCE = "ec2-managedinstance-patch-compliance-status-check"
+# Regions where EC2_MANAGEDINSTANCE_PATCH_COMPLIANCE_STATUS_CHECK is not offered (Osaka, Milan, Taipei).
+PATCH_RULE_UNSUPPORTED_REGIONS = ("ap-northeast-3", "eu-south-1", "ap-east-2")
+
+UPDATE_AGENT_ASSOCIATION = "UpdateSSMAgentAssociation"
+INVENTORY_ASSOCIATION = "GatherSoftwareInventoryAssociation"
+SCAN_ASSOCIATION = "RunPatchBaselineAssociation"
+MAINTENANCE_WINDOW = "PatchAWSSSMMaintenanceWindow"
+MAINTENANCE_WINDOW_TARGET = "PatchAWSSSMMaintenanceWindowTarget"
+MAINTENANCE_WINDOW_TASK = "PatchAWSSSMMaintenanceWindowTask"
+RESOURCE_DATA_SYNC = "ResourceDataSync"
+
+TAGGING_FUNCTION = "EC2TaggingFunction"
+TAGGING_ROLE = "LambdaExecutionRole"  # seed ID in the member template
+TAGGING_CUSTOM_RESOURCE = "EC2Tagging"
+TAGGING_SCHEDULE = "EC2TaggingSchedule"
+TAGGING_SCHEDULE_PERMISSION = "EC2TaggingSchedulePermission"
+TAGGING_DLQ = "EC2TaggingDeadLetterQueue"
+TAGGING_DLQ_POLICY = "EC2TaggingDeadLetterQueuePolicy"
+PLATFORM_TAG_KEYS = ("PlatformType", "PlatformName", "PlatformVersion")
+
+# Lambda sources, functions/<dir>/index.py
+FUNCTION_DIRS = {
+    TAGGING_FUNCTION: "ec2_tagging",
+    PARTITIONING_FUNCTION: "partitioning",
+    ATHENA_VIEWS_FUNCTION: "athena_views",
+}

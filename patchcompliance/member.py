@@ -1,0 +1,38 @@
+"""The member template: deployed by the StackSet to every target account and region (or on its own)."""
+
+from __future__ import annotations
+
+from troposphere import Equals, Not, Output, Ref, Template
+
+from . import config, parameters, ssm, tagging
+from . import constants as c
+
+DESCRIPTION = (
+    "Patch compliance member: AWS Config recorder and rules, SSM inventory/patch-scan associations, a patching "
+    "maintenance window, EC2 platform tagging and a resource data sync to the central account."
+)
+
+
+def build_member() -> Template:
+    template = Template(Description=DESCRIPTION)
+    template.set_version()
+    params = parameters.add_parameters(template, parameters.MEMBER_SPECS)
+    parameters.set_interface(template, parameters.MEMBER_SPECS)
+    template.add_condition(config.HAS_KMS, Not(Equals(Ref(params["KmsKeyArn"]), "")))
+    template.add_condition(ssm.CREATE_INVENTORY, Equals(Ref(params["CreateInventoryAssociation"]), "true"))
+    config.add_member_conditions(template, params)
+
+    member_config = config.add_member_config(template, params)
+    ssm.add_associations(template, params)
+    ssm.add_maintenance_window(template, params)
+    tagger = tagging.add_tagging(template, params)
+    sync = ssm.add_resource_data_sync(template, params)
+
+    template.add_output(
+        [
+            Output("ConfigRecorderName", Value=Ref(member_config.recorder)),
+            Output("TaggingFunctionName", Value=Ref(tagger.function)),
+            Output("ResourceDataSyncName", Value=Ref(sync)),
+        ]
+    )
+    return template

@@ -1,0 +1,308 @@
+"""Parameters of both templates, declared once as data, with console groups, labels and Rules.
+
+Member parameters marked `passthrough` are also parameters of the central template, which hands them to the
+StackSet unchanged. The rest of the member parameters are filled in by the central template (bucket names...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from troposphere import Equals, Not, Or, Parameter, Ref, Template
+
+SCHEDULE_PATTERN = (
+    r"^(rate\((1 (minute|hour|day)|[1-9][0-9]* (minutes|hours|days))\)|cron\([^()]+\))$"
+)
+SCHEDULE_MESSAGE = "must be rate(<n> <unit>) or cron(<expression>), e.g. rate(1 day) or cron(0 3 ? * SUN *)"
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+                      2922, 3288, 3653)  # fmt: skip
+# Regions a StackSet may target (commercial partition). Kept in one place; the Regions rule uses it.
+KNOWN_REGIONS = (
+    "af-south-1", "ap-east-1", "ap-east-2", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3",
+    "ap-south-1", "ap-south-2", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4",
+    "ap-southeast-5", "ap-southeast-7", "ca-central-1", "ca-west-1", "eu-central-1", "eu-central-2",
+    "eu-north-1", "eu-south-1", "eu-south-2", "eu-west-1", "eu-west-2", "eu-west-3", "il-central-1",
+    "me-central-1", "me-south-1", "mx-central-1", "sa-east-1", "us-east-1", "us-east-2", "us-west-1",
+    "us-west-2",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    group: str
+    label: str
+    description: str
+    type: str = "String"
+    default: str | int | None = None
+    allowed_values: tuple = ()
+    pattern: str | None = None
+    constraint: str | None = None
+    min_value: int | None = None
+    max_value: int | None = None
+    passthrough: bool = False  # member parameter that the central template exposes and passes on
+    extra: dict = field(default_factory=dict)
+
+    def build(self) -> Parameter:
+        props = {"Type": self.type, "Description": self.description}
+        if self.default is not None:
+            props["Default"] = self.default
+        if self.allowed_values:
+            props["AllowedValues"] = list(self.allowed_values)
+        if self.pattern:
+            props["AllowedPattern"] = self.pattern
+        if self.min_value is not None:
+            props["MinValue"] = self.min_value
+        if self.max_value is not None:
+            props["MaxValue"] = self.max_value
+        if self.constraint:
+            props["ConstraintDescription"] = self.constraint
+        props.update(self.extra)
+        return Parameter(self.name, **props)
+
+
+G_DELIVERY = "Central data delivery"
+G_CONFIG = "AWS Config"
+G_SSM = "Systems Manager: inventory and patch scanning"
+G_WINDOW = "Maintenance window (scan or install)"
+G_TAGGING = "Platform tagging"
+G_OPS = "Logging and encryption"
+G_TARGETS = "Target accounts and regions (StackSet)"
+G_ANALYTICS = "Analytics (Glue, Athena) and retention"
+
+KMS = Spec(
+    "KmsKeyArn", G_OPS, "KMS key ARN (optional)",
+    "Customer managed KMS key for the central buckets, Config delivery and resource data sync. Empty: SSE-S3. "
+    "The key policy must let config.amazonaws.com and ssm.amazonaws.com of every target account use it.",
+    default="", pattern=r"^$|^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[a-zA-Z0-9-]+$",
+    constraint="must be empty or a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)", passthrough=True,
+)  # fmt: skip
+LOG_RETENTION = Spec(
+    "LogRetentionDays", G_OPS, "Lambda log retention (days)", "Days to keep the functions' CloudWatch logs.",
+    type="Number", default=90, allowed_values=LOG_RETENTION_DAYS,
+    constraint="must be a retention period CloudWatch Logs accepts", passthrough=True,
+)  # fmt: skip
+DATASYNC_PREFIX = Spec(
+    "DataSyncPrefix", G_DELIVERY, "Resource data sync prefix",
+    "Key prefix of the SSM resource data sync in the central bucket (the Glue tables read below it).",
+    default="inventory", pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$",
+    constraint="must be 1-63 letters, digits, '_', '.', '-' and start with a letter or digit", passthrough=True,
+)  # fmt: skip
+
+MEMBER_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "ConfigBucketName", G_DELIVERY, "Central Config bucket",
+        "Name of the central bucket AWS Config delivers snapshots to (the central stack's ConfigBucket).",
+        pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", constraint="must be an S3 bucket name",
+    ),
+    Spec(
+        "DataSyncBucketName", G_DELIVERY, "Central inventory bucket",
+        "Name of the central bucket the SSM resource data sync writes to (the central stack's DataSyncBucket).",
+        pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", constraint="must be an S3 bucket name",
+    ),
+    Spec(
+        "DataSyncBucketRegion", G_DELIVERY, "Central inventory bucket region",
+        "Region of the central inventory bucket.", allowed_values=KNOWN_REGIONS,
+        constraint="must be an AWS region name such as eu-west-1",
+    ),
+    DATASYNC_PREFIX,
+    Spec(
+        "NotificationEmail", G_CONFIG, "Config notification e-mail (optional)",
+        "E-mail address subscribed to the Config SNS topic. Empty: no subscription.", default="",
+        pattern=r"^$|^[^\s@]+@[^\s@]+\.[^\s@]+$", constraint="must be empty or an e-mail address",
+        passthrough=True,
+    ),
+    Spec(
+        "ConfigDeliveryFrequency", G_CONFIG, "Config snapshot frequency",
+        "How often AWS Config delivers a configuration snapshot to the central bucket.",
+        default="TwentyFour_Hours",
+        allowed_values=("One_Hour", "Three_Hours", "Six_Hours", "Twelve_Hours", "TwentyFour_Hours"),
+        constraint="must be One_Hour, Three_Hours, Six_Hours, Twelve_Hours or TwentyFour_Hours",
+        passthrough=True,
+    ),
+    Spec(
+        "CreateInventoryAssociation", G_SSM, "Create inventory association",
+        "false where an AWS-GatherSoftwareInventory association already exists (two make both fail).",
+        default="true", allowed_values=("true", "false"), constraint="must be true or false", passthrough=True,
+    ),
+    Spec(
+        "InventorySchedule", G_SSM, "Inventory schedule", "Schedule of the software inventory association.",
+        default="rate(12 hours)", pattern=SCHEDULE_PATTERN, constraint=SCHEDULE_MESSAGE, passthrough=True,
+    ),
+    Spec(
+        "ScanSchedule", G_SSM, "Patch scan schedule",
+        "Schedule of the association that scans (never installs) patches with AWS-RunPatchBaseline.",
+        default="rate(1 day)", pattern=SCHEDULE_PATTERN, constraint=SCHEDULE_MESSAGE, passthrough=True,
+    ),
+    Spec(
+        "AgentUpdateSchedule", G_SSM, "SSM Agent update schedule", "Schedule of the AWS-UpdateSSMAgent association.",
+        default="rate(14 days)", pattern=SCHEDULE_PATTERN, constraint=SCHEDULE_MESSAGE, passthrough=True,
+    ),
+    Spec(
+        "PatchOperation", G_WINDOW, "Maintenance window operation",
+        "Scan reports compliance only; Install installs missing approved patches during the window.",
+        default="Scan", allowed_values=("Scan", "Install"), constraint="must be Scan or Install", passthrough=True,
+    ),
+    Spec(
+        "RebootOption", G_WINDOW, "Reboot option",
+        "RebootIfNeeded reboots after installing; NoReboot leaves instances pending reboot.",
+        default="RebootIfNeeded", allowed_values=("RebootIfNeeded", "NoReboot"),
+        constraint="must be RebootIfNeeded or NoReboot", passthrough=True,
+    ),
+    Spec(
+        "MaintenanceWindowSchedule", G_WINDOW, "Window schedule", "cron() or rate() schedule of the window.",
+        default="cron(0 3 ? * SUN *)", pattern=SCHEDULE_PATTERN, constraint=SCHEDULE_MESSAGE, passthrough=True,
+    ),
+    Spec(
+        "MaintenanceWindowTimezone", G_WINDOW, "Window time zone", "IANA time zone of the window schedule.",
+        default="Etc/UTC", pattern=r"^[A-Za-z]+(/[A-Za-z0-9_+-]+){0,2}$",
+        constraint="must be an IANA time zone such as Etc/UTC or Europe/Dublin", passthrough=True,
+    ),
+    Spec(
+        "MaintenanceWindowDuration", G_WINDOW, "Window duration (hours)", "Length of the window, 1-24 hours.",
+        type="Number", default=3, min_value=1, max_value=24, constraint="must be 1 to 24 hours",
+        passthrough=True,
+    ),
+    Spec(
+        "MaintenanceWindowCutoff", G_WINDOW, "Window cutoff (hours)",
+        "Hours before the end of the window when no new task starts; must be less than the duration.",
+        type="Number", default=1, min_value=0, max_value=23, constraint="must be 0 to 23 hours",
+        passthrough=True,
+    ),
+    Spec(
+        "MaxConcurrency", G_WINDOW, "Patching concurrency", "How many targets are patched at once (n or n%).",
+        default="10%", pattern=r"^([1-9][0-9]{0,3}|[1-9][0-9]?%|100%)$",
+        constraint="must be a number of targets (1-9999) or a percentage (1%-100%)", passthrough=True,
+    ),
+    Spec(
+        "MaxErrors", G_WINDOW, "Error threshold", "Errors (n or n%) after which the window task stops.",
+        default="10%", pattern=r"^([0-9]{1,4}|[0-9]{1,2}%|100%)$",
+        constraint="must be a number of errors (0-9999) or a percentage (0%-100%)", passthrough=True,
+    ),
+    Spec(
+        "TaggingSchedule", G_TAGGING, "Re-tagging schedule",
+        "How often instances are re-tagged with PlatformType/Name/Version, so new instances are targeted.",
+        default="rate(1 hour)", pattern=SCHEDULE_PATTERN, constraint=SCHEDULE_MESSAGE, passthrough=True,
+    ),
+    KMS,
+    LOG_RETENTION,
+)  # fmt: skip
+
+CENTRAL_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "AccountIds", G_TARGETS, "Target account IDs",
+        "Comma-separated 12-digit IDs of the accounts to deploy the member stack to (and allowed to deliver).",
+        type="CommaDelimitedList",
+    ),
+    Spec(
+        "Regions", G_TARGETS, "Target regions", "Comma-separated regions to deploy the member stack to.",
+        type="CommaDelimitedList",
+    ),
+    Spec(
+        "StackSetAdministrationRoleArn", G_TARGETS, "StackSet administration role ARN (optional)",
+        "Empty: arn:<partition>:iam::<this account>:role/AWSCloudFormationStackSetAdministrationRole.",
+        default="", pattern=r"^$|^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]+$",
+        constraint="must be empty or an IAM role ARN",
+    ),
+    Spec(
+        "StackSetExecutionRoleName", G_TARGETS, "StackSet execution role name",
+        "Role the StackSet assumes in each target account.", default="AWSCloudFormationStackSetExecutionRole",
+        pattern=r"^[\w+=,.@-]{1,64}$", constraint="must be an IAM role name",
+    ),
+    Spec(
+        "RegionConcurrencyType", G_TARGETS, "Region concurrency", "Deploy to regions in PARALLEL or SEQUENTIAL.",
+        default="PARALLEL", allowed_values=("PARALLEL", "SEQUENTIAL"), constraint="must be PARALLEL or SEQUENTIAL",
+    ),
+    Spec(
+        "MaxConcurrentPercentage", G_TARGETS, "Max concurrent accounts (%)",
+        "Percentage of accounts per region deployed at once.", type="Number", default=100, min_value=1,
+        max_value=100, constraint="must be 1 to 100",
+    ),
+    Spec(
+        "FailureTolerancePercentage", G_TARGETS, "Failure tolerance (%)",
+        "Percentage of accounts per region that may fail before the operation stops.", type="Number",
+        default=10, min_value=0, max_value=100, constraint="must be 0 to 100",
+    ),
+    Spec(
+        "DatabaseName", G_ANALYTICS, "Glue database name", "Glue/Athena database for the tables and views.",
+        default="patch_compliance", pattern=r"^[a-z][a-z0-9_]{0,254}$",
+        constraint="must start with a lower-case letter and contain only a-z, 0-9 and _",
+    ),
+    Spec(
+        "ConfigRetentionDays", G_ANALYTICS, "Config snapshot retention (days)",
+        "Days to keep Config snapshots and history in the central bucket.", type="Number", default=365,
+        min_value=1, max_value=3650, constraint="must be 1 to 3650 days",
+    ),
+    Spec(
+        "AthenaResultsRetentionDays", G_ANALYTICS, "Athena results retention (days)",
+        "Days to keep Athena query results.", type="Number", default=30, min_value=1, max_value=3650,
+        constraint="must be 1 to 3650 days",
+    ),
+    Spec(
+        "NoncurrentVersionRetentionDays", G_ANALYTICS, "Old object versions retention (days)",
+        "Days to keep overwritten or deleted object versions in the versioned buckets.", type="Number",
+        default=30, min_value=1, max_value=3650, constraint="must be 1 to 3650 days",
+    ),
+)  # fmt: skip
+
+
+def add_parameters(template: Template, specs) -> dict[str, Parameter]:
+    return {spec.name: template.add_parameter(spec.build()) for spec in specs}
+
+
+def passthrough_specs() -> list[Spec]:
+    return [spec for spec in MEMBER_SPECS if spec.passthrough]
+
+
+def set_interface(template: Template, specs, extra_groups: list[tuple[str, list[str], dict]] = ()) -> None:
+    """Console parameter groups (in order of first appearance) and labels."""
+    groups: dict[str, list[str]] = {}
+    labels = {}
+    for spec in specs:
+        groups.setdefault(spec.group, []).append(spec.name)
+        labels[spec.name] = {"default": spec.label}
+    for group, names, group_labels in extra_groups:
+        groups.setdefault(group, []).extend(names)
+        labels.update({k: {"default": v} for k, v in group_labels.items()})
+    template.set_metadata(
+        {
+            "AWS::CloudFormation::Interface": {
+                "ParameterGroups": [
+                    {"Label": {"default": label}, "Parameters": names} for label, names in groups.items()
+                ],
+                "ParameterLabels": labels,
+            }
+        }
+    )
+
+
+def window_cutoff_rule(template: Template, params: dict[str, Parameter]) -> None:
+    """Rule: cutoff < duration. Rules cannot compare numbers, so each cutoff value excludes the durations <= it."""
+    duration, cutoff = params["MaintenanceWindowDuration"], params["MaintenanceWindowCutoff"]
+    assertions = []
+    for c in range(1, 24):
+        too_short = [str(d) for d in range(1, c + 1)]
+        assertions.append(
+            {
+                "Assert": Or(Not(Equals(Ref(cutoff), str(c))), Not({"Fn::Contains": [too_short, Ref(duration)]})),
+                "AssertDescription": f"MaintenanceWindowCutoff {c} needs MaintenanceWindowDuration > {c} hours",
+            }
+        )
+    template.add_rule("MaintenanceWindowCutoffBelowDuration", {"Assertions": assertions})
+
+
+def target_rules(template: Template, params: dict[str, Parameter]) -> None:
+    """Rules on the StackSet targets: known region names, at least one account."""
+    template.add_rule(
+        "TargetRegionsAreKnown",
+        {
+            "Assertions": [
+                {
+                    "Assert": {"Fn::EachMemberIn": [Ref(params["Regions"]), list(KNOWN_REGIONS)]},
+                    "AssertDescription": "Regions must be region names such as eu-west-1, separated by commas",
+                }
+            ]
+        },
+    )
+
+

@@ -1,0 +1,199 @@
+"""Central S3 buckets: Config snapshots, SSM inventory (resource data sync), Athena results, access logs.
+
+Every bucket: all four public-access blocks, BucketOwnerEnforced, default encryption (SSE-S3, or SSE-KMS when
+a key is given), TLS-only policy, lifecycle rules. Data buckets are versioned, log their access to the log
+bucket and are retained when the stack is deleted or the bucket replaced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from troposphere import If, NoValue, Ref, Template
+from troposphere.s3 import (
+    AbortIncompleteMultipartUpload,
+    Bucket,
+    BucketEncryption,
+    BucketPolicy,
+    EventBridgeConfiguration,
+    LifecycleConfiguration,
+    LifecycleRule,
+    LoggingConfiguration,
+    NoncurrentVersionExpiration,
+    NotificationConfiguration,
+    OwnershipControls,
+    OwnershipControlsRule,
+    PublicAccessBlockConfiguration,
+    ServerSideEncryptionByDefault,
+    ServerSideEncryptionRule,
+    VersioningConfiguration,
+)
+
+from . import constants as c
+from . import policies
+
+HAS_KMS = "HasKmsKey"
+
+
+@dataclass(frozen=True)
+class Buckets:
+    config: Bucket
+    datasync: Bucket
+    athena: Bucket
+    access_logs: Bucket
+
+
+def _encryption(kms_key):
+    return BucketEncryption(
+        ServerSideEncryptionConfiguration=[
+            ServerSideEncryptionRule(
+                BucketKeyEnabled=True,
+                ServerSideEncryptionByDefault=ServerSideEncryptionByDefault(
+                    SSEAlgorithm=If(HAS_KMS, "aws:kms", "AES256"),
+                    KMSMasterKeyID=If(HAS_KMS, Ref(kms_key), NoValue),
+                ),
+            )
+        ]
+    )
+
+
+def _bucket(logical_id, *, kms_key, rules, log_bucket=None, log_prefix=None, versioned=True, **extra) -> Bucket:
+    props = {
+        "BucketEncryption": _encryption(kms_key),
+        "PublicAccessBlockConfiguration": PublicAccessBlockConfiguration(
+            BlockPublicAcls=True, BlockPublicPolicy=True, IgnorePublicAcls=True, RestrictPublicBuckets=True
+        ),
+        "OwnershipControls": OwnershipControls(
+            Rules=[OwnershipControlsRule(ObjectOwnership="BucketOwnerEnforced")]
+        ),
+        "LifecycleConfiguration": LifecycleConfiguration(Rules=rules),
+        **extra,
+    }
+    if versioned:
+        props["VersioningConfiguration"] = VersioningConfiguration(Status="Enabled")
+    if log_bucket is not None:
+        props["LoggingConfiguration"] = LoggingConfiguration(
+            DestinationBucketName=Ref(log_bucket), LogFilePrefix=log_prefix
+        )
+    return Bucket(logical_id, DeletionPolicy="Retain", UpdateReplacePolicy="Retain", **props)
+
+
+def _abort_uploads() -> LifecycleRule:
+    return LifecycleRule(
+        Id="AbortIncompleteUploads",
+        Status="Enabled",
+        AbortIncompleteMultipartUpload=AbortIncompleteMultipartUpload(DaysAfterInitiation=7),
+    )
+
+
+def _noncurrent(days_param) -> LifecycleRule:
+    return LifecycleRule(
+        Id="ExpireOldVersions",
+        Status="Enabled",
+        NoncurrentVersionExpiration=NoncurrentVersionExpiration(NoncurrentDays=Ref(days_param)),
+        ExpiredObjectDeleteMarker=True,
+    )
+
+
+def add_buckets(template: Template, params: dict) -> Buckets:
+    """Add the four buckets and their policies. `params` holds the central template's parameters."""
+    kms = params["KmsKeyArn"]
+    noncurrent = params["NoncurrentVersionRetentionDays"]
+    access_logs = template.add_resource(
+        _bucket(
+            c.ACCESS_LOG_BUCKET,
+            kms_key=kms,
+            versioned=True,
+            rules=[
+                LifecycleRule(Id="ExpireAccessLogs", Status="Enabled", ExpirationInDays=Ref(params["ConfigRetentionDays"])),
+                _noncurrent(noncurrent),
+                _abort_uploads(),
+            ],
+            # S3 server access logs can only be delivered with SSE-S3; see README "Security".
+            BucketEncryption=BucketEncryption(
+                ServerSideEncryptionConfiguration=[
+                    ServerSideEncryptionRule(
+                        ServerSideEncryptionByDefault=ServerSideEncryptionByDefault(SSEAlgorithm="AES256")
+                    )
+                ]
+            ),
+        )
+    )
+    access_logs.Metadata = {
+        "checkov": {
+            "skip": [
+                {"id": "CKV_AWS_18", "comment": "This is the access-log target; logging it to itself would loop."}
+            ]
+        }
+    }
+    config = template.add_resource(
+        _bucket(
+            c.CONFIG_BUCKET,
+            kms_key=kms,
+            log_bucket=access_logs,
+            log_prefix="config-bucket/",
+            rules=[
+                LifecycleRule(
+                    Id="ExpireConfigDeliveries",
+                    Status="Enabled",
+                    Prefix="AWSLogs/",
+                    ExpirationInDays=Ref(params["ConfigRetentionDays"]),
+                ),
+                _noncurrent(noncurrent),
+                _abort_uploads(),
+            ],
+            NotificationConfiguration=NotificationConfiguration(
+                EventBridgeConfiguration=EventBridgeConfiguration(EventBridgeEnabled=True)
+            ),
+        )
+    )
+    datasync = template.add_resource(
+        _bucket(
+            c.DATASYNC_BUCKET,
+            kms_key=kms,
+            log_bucket=access_logs,
+            log_prefix="datasync-bucket/",
+            rules=[_noncurrent(noncurrent), _abort_uploads()],
+        )
+    )
+    athena = template.add_resource(
+        _bucket(
+            c.ATHENA_BUCKET,
+            kms_key=kms,
+            log_bucket=access_logs,
+            log_prefix="athena-bucket/",
+            rules=[
+                LifecycleRule(
+                    Id="ExpireQueryResults",
+                    Status="Enabled",
+                    ExpirationInDays=Ref(params["AthenaResultsRetentionDays"]),
+                ),
+                _noncurrent(noncurrent),
+                _abort_uploads(),
+            ],
+        )
+    )
+    accounts = params["AccountIds"]
+    prefix = params["DataSyncPrefix"]
+    _policy(template, c.CONFIG_BUCKET_POLICY, config, policies.config_delivery_statements(config, accounts))
+    _policy(
+        template, c.DATASYNC_BUCKET_POLICY, datasync, policies.datasync_delivery_statements(datasync, prefix, accounts)
+    )
+    _policy(template, c.ATHENA_BUCKET_POLICY, athena, [])
+    _policy(
+        template,
+        c.ACCESS_LOG_BUCKET_POLICY,
+        access_logs,
+        [policies.access_log_delivery_statement(access_logs, [config, datasync, athena])],
+    )
+    return Buckets(config=config, datasync=datasync, athena=athena, access_logs=access_logs)
+
+
+def _policy(template: Template, logical_id: str, bucket: Bucket, statements: list) -> BucketPolicy:
+    return template.add_resource(
+        BucketPolicy(
+            logical_id,
+            Bucket=Ref(bucket),
+            PolicyDocument=policies.document(policies.deny_insecure_transport(bucket), *statements),
+        )
+    )
