@@ -23,7 +23,7 @@ $(STAMP): setup.cfg pyproject.toml
 venv: $(STAMP) ## Create the virtualenv and install the package with its dev extras
 
 templates: $(STAMP) ## Write templates/ from the generator
-	$(PY) generate.py --output-dir templates
+	$(PY) generate.py --output-dir templates --readme
 
 check: $(STAMP) ## Fail if templates/ differs from fresh generator output
 	$(PY) generate.py --output-dir templates --check

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Write the patch-compliance CloudFormation templates.
 
-    python generate.py [--output-dir DIR] [--check]
+    python generate.py [--output-dir DIR] [--check] [--readme]
 
 Writes patch-compliance.yaml (central) and patch-compliance-member.yaml (member) to DIR (default: templates).
 --check writes nothing and exits 1 naming every file that differs from fresh output.
+--readme also rewrites the generated parameter and resource tables in README.md.
 """
 
 from __future__ import annotations
@@ -15,18 +16,24 @@ import sys
 import tempfile
 from pathlib import Path
 
+from patchcompliance import docs
 from patchcompliance.central import build_central
 from patchcompliance.constants import TEMPLATE_BODY_LIMIT, TEMPLATE_S3_LIMIT
 from patchcompliance.member import build_member
 from patchcompliance.render import to_yaml
 
+README = Path(__file__).resolve().parent / "README.md"
 CENTRAL = "patch-compliance.yaml"
 MEMBER = "patch-compliance-member.yaml"
 
 
-def render_all() -> dict[str, str]:
+def build_all() -> dict:
     member = build_member()
-    return {CENTRAL: to_yaml(build_central(member)), MEMBER: to_yaml(member)}
+    return {CENTRAL: build_central(member), MEMBER: member}
+
+
+def render_all(templates: dict | None = None) -> dict[str, str]:
+    return {name: to_yaml(template) for name, template in (templates or build_all()).items()}
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -49,17 +56,25 @@ def size_report(name: str, text: str) -> str:
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--output-dir", default="templates", type=Path, help="where to write (default: templates)")
+    parser.add_argument(
+        "--output-dir", default="templates", type=Path, help="where to write (default: templates)"
+    )
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if any file differs")
+    parser.add_argument(
+        "--readme", action="store_true", help="also rewrite the generated tables in README.md"
+    )
     args = parser.parse_args(argv)
     if args.output_dir.exists() and not args.output_dir.is_dir():
         parser.error(f"--output-dir {args.output_dir} is not a directory")
+    if args.readme and args.check:
+        parser.error("--readme writes README.md; it cannot be combined with --check")
     return args
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    rendered = render_all()
+    templates = build_all()
+    rendered = render_all(templates)
     for name, text in rendered.items():
         print(size_report(name, text))
     member_size = len(rendered[MEMBER].encode())
@@ -82,6 +97,9 @@ def main(argv=None) -> int:
     args.output_dir.mkdir(parents=True, exist_ok=True)
     for name, text in rendered.items():
         write_atomically(args.output_dir / name, text)
+    if args.readme:
+        generated = docs.sections(templates[CENTRAL].to_dict(), templates[MEMBER].to_dict())
+        write_atomically(README, docs.update_readme(README.read_text(encoding="utf-8"), generated))
     return 0
 
 

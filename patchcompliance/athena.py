@@ -39,7 +39,8 @@ class AthenaViewsResource(CustomResource):
 
 def workgroup_arn(workgroup) -> Sub:
     return Sub(
-        "arn:${AWS::Partition}:athena:${AWS::Region}:${AWS::AccountId}:workgroup/${WorkGroup}", WorkGroup=Ref(workgroup)
+        "arn:${AWS::Partition}:athena:${AWS::Region}:${AWS::AccountId}:workgroup/${WorkGroup}",
+        WorkGroup=Ref(workgroup),
     )
 
 

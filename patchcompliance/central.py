@@ -35,7 +35,12 @@ def build_central(member: Template | None = None) -> Template:
     database = glue.add_database(template, Ref(params["DatabaseName"]))
     config_table = glue.add_config_table(template, database, buckets.config)
     inventory_tables = glue.add_inventory_tables(
-        template, database, buckets.datasync, params["DataSyncPrefix"], params["AccountIds"], params["Regions"]
+        template,
+        database,
+        buckets.datasync,
+        params["DataSyncPrefix"],
+        params["AccountIds"],
+        params["Regions"],
     )
     workgroup = athena.add_workgroup(template, buckets.athena, params["KmsKeyArn"])
     partitioning.add_partitioning(
@@ -80,12 +85,16 @@ def build_central(member: Template | None = None) -> Template:
 
 def _outputs(template, buckets, database, workgroup, stack_set) -> None:
     def exported(name, value, description):
-        return Output(name, Description=description, Value=value, Export=Export(Sub(f"${{AWS::StackName}}-{name}")))
+        return Output(
+            name, Description=description, Value=value, Export=Export(Sub(f"${{AWS::StackName}}-{name}"))
+        )
 
     template.add_output(
         [
             exported("ConfigBucketName", Ref(buckets.config), "Central bucket for AWS Config deliveries"),
-            exported("DataSyncBucketName", Ref(buckets.datasync), "Central bucket for SSM resource data sync"),
+            exported(
+                "DataSyncBucketName", Ref(buckets.datasync), "Central bucket for SSM resource data sync"
+            ),
             exported("AthenaBucketName", Ref(buckets.athena), "Athena query results"),
             exported("AccessLogBucketName", Ref(buckets.access_logs), "S3 server access logs of the buckets"),
             exported("DatabaseName", Ref(database), "Glue database with the tables and views"),

@@ -52,7 +52,9 @@ def add_aggregator(template: Template) -> ConfigurationAggregator:
             c.CONFIG_AGGREGATOR_ROLE,
             Description="Lets AWS Config read the organisation's accounts for the aggregator",
             AssumeRolePolicyDocument=policies.assume_role("config"),
-            ManagedPolicyArns=[Sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSConfigRoleForOrganizations")],
+            ManagedPolicyArns=[
+                Sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSConfigRoleForOrganizations")
+            ],
         )
     )
     return template.add_resource(
@@ -166,7 +168,9 @@ def add_member_config(template: Template, params: dict) -> MemberConfig:
     return MemberConfig(recorder=recorder, delivery_channel=channel, rules=rules)
 
 
-def _managed_rule(template, logical_id, name, identifier, resource_type, description, depends_on, condition=None):
+def _managed_rule(
+    template, logical_id, name, identifier, resource_type, description, depends_on, condition=None
+):
     rule = ConfigRule(
         logical_id,
         DependsOn=depends_on,

@@ -58,7 +58,9 @@ def add_async_invoke_config(template: Template, fn: LambdaFunction) -> EventInvo
     )
 
 
-def allow_rule_to_invoke(template: Template, permission_id: str, fn: LambdaFunction, rule: Rule) -> Permission:
+def allow_rule_to_invoke(
+    template: Template, permission_id: str, fn: LambdaFunction, rule: Rule
+) -> Permission:
     return template.add_resource(
         Permission(
             permission_id,

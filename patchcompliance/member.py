@@ -5,7 +5,6 @@ from __future__ import annotations
 from troposphere import Equals, Not, Output, Ref, Template
 
 from . import config, parameters, ssm, tagging
-from . import constants as c
 
 DESCRIPTION = (
     "Patch compliance member: AWS Config recorder and rules, SSM inventory/patch-scan associations, a patching "

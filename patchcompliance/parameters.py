@@ -10,9 +10,7 @@ from dataclasses import dataclass, field
 
 from troposphere import Equals, Not, Or, Parameter, Ref, Template
 
-SCHEDULE_PATTERN = (
-    r"^(rate\((1 (minute|hour|day)|[1-9][0-9]* (minutes|hours|days))\)|cron\([^()]+\))$"
-)
+SCHEDULE_PATTERN = r"^(rate\((1 (minute|hour|day)|[1-9][0-9]* (minutes|hours|days))\)|cron\([^()]+\))$"
 SCHEDULE_MESSAGE = "must be rate(<n> <unit>) or cron(<expression>), e.g. rate(1 day) or cron(0 3 ? * SUN *)"
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
                       2922, 3288, 3653)  # fmt: skip
@@ -284,7 +282,9 @@ def window_cutoff_rule(template: Template, params: dict[str, Parameter]) -> None
         too_short = [str(d) for d in range(1, c + 1)]
         assertions.append(
             {
-                "Assert": Or(Not(Equals(Ref(cutoff), str(c))), Not({"Fn::Contains": [too_short, Ref(duration)]})),
+                "Assert": Or(
+                    Not(Equals(Ref(cutoff), str(c))), Not({"Fn::Contains": [too_short, Ref(duration)]})
+                ),
                 "AssertDescription": f"MaintenanceWindowCutoff {c} needs MaintenanceWindowDuration > {c} hours",
             }
         )
@@ -304,5 +304,3 @@ def target_rules(template: Template, params: dict[str, Parameter]) -> None:
             ]
         },
     )
-
-

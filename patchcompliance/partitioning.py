@@ -44,7 +44,9 @@ def add_partitioning(template: Template, *, bucket, database, table, storage_des
             "CONFIG_TABLE": Ref(table),
             "STORAGE_DESCRIPTOR": json.dumps(storage_descriptor, sort_keys=True, separators=(",", ":")),
         },
-        statements=[Statement(Effect=Allow, Action=[awacs.glue.CreatePartition], Resource=glue_arns(database, table))],
+        statements=[
+            Statement(Effect=Allow, Action=[awacs.glue.CreatePartition], Resource=glue_arns(database, table))
+        ],
     )
     add_async_invoke_config(template, fn)
     rule = template.add_resource(
@@ -66,5 +68,3 @@ def add_partitioning(template: Template, *, bucket, database, table, storage_des
     allow_rule_to_queue(template, c.PARTITIONING_DLQ_POLICY, dlq, rule)
     allow_rule_to_invoke(template, c.PARTITIONING_PERMISSION, fn, rule)
     return fn
-
-

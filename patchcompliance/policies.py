@@ -43,9 +43,7 @@ def assume_role(service: str, *, source_account: bool = False) -> PolicyDocument
     condition = Condition(StringEquals({"aws:SourceAccount": AccountId})) if source_account else None
     kwargs = {"Condition": condition} if condition else {}
     return document(
-        Statement(
-            Effect=Allow, Principal=service_principal(service), Action=[awacs.sts.AssumeRole], **kwargs
-        )
+        Statement(Effect=Allow, Principal=service_principal(service), Action=[awacs.sts.AssumeRole], **kwargs)
     )
 
 

@@ -125,5 +125,3 @@ def add_resource_data_sync(template: Template, params: dict) -> ResourceDataSync
             ),
         )
     )
-
-

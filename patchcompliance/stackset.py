@@ -7,9 +7,11 @@ from troposphere.cloudformation import (
     DeploymentTargets,
     ManagedExecution,
     OperationPreferences,
-    Parameter as StackSetParameter,
     StackInstances,
     StackSet,
+)
+from troposphere.cloudformation import (
+    Parameter as StackSetParameter,
 )
 
 from . import constants as c
@@ -41,7 +43,9 @@ def add_stackset(template: Template, *, member_body: str, params: dict, buckets,
             PermissionModel="SELF_MANAGED",
             AdministrationRoleARN=If(
                 DEFAULT_ADMIN_ROLE,
-                Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/AWSCloudFormationStackSetAdministrationRole"),
+                Sub(
+                    "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/AWSCloudFormationStackSetAdministrationRole"
+                ),
                 Ref(params["StackSetAdministrationRoleArn"]),
             ),
             ExecutionRoleName=Ref(params["StackSetExecutionRoleName"]),
@@ -52,7 +56,9 @@ def add_stackset(template: Template, *, member_body: str, params: dict, buckets,
                 MaxConcurrentPercentage=Ref(params["MaxConcurrentPercentage"]),
                 FailureTolerancePercentage=Ref(params["FailureTolerancePercentage"]),
             ),
-            Parameters=[StackSetParameter(ParameterKey=k, ParameterValue=v) for k, v in sorted(values.items())],
+            Parameters=[
+                StackSetParameter(ParameterKey=k, ParameterValue=v) for k, v in sorted(values.items())
+            ],
             StackInstancesGroup=[
                 StackInstances(
                     DeploymentTargets=DeploymentTargets(Accounts=Ref(params["AccountIds"])),
@@ -62,5 +68,3 @@ def add_stackset(template: Template, *, member_body: str, params: dict, buckets,
             TemplateBody=member_body,
         )
     )
-
-

@@ -57,7 +57,9 @@ def _encryption(kms_key):
     )
 
 
-def _bucket(logical_id, *, kms_key, rules, log_bucket=None, log_prefix=None, versioned=True, **extra) -> Bucket:
+def _bucket(
+    logical_id, *, kms_key, rules, log_bucket=None, log_prefix=None, versioned=True, **extra
+) -> Bucket:
     props = {
         "BucketEncryption": _encryption(kms_key),
         "PublicAccessBlockConfiguration": PublicAccessBlockConfiguration(
@@ -105,7 +107,11 @@ def add_buckets(template: Template, params: dict) -> Buckets:
             kms_key=kms,
             versioned=True,
             rules=[
-                LifecycleRule(Id="ExpireAccessLogs", Status="Enabled", ExpirationInDays=Ref(params["ConfigRetentionDays"])),
+                LifecycleRule(
+                    Id="ExpireAccessLogs",
+                    Status="Enabled",
+                    ExpirationInDays=Ref(params["ConfigRetentionDays"]),
+                ),
                 _noncurrent(noncurrent),
                 _abort_uploads(),
             ],
@@ -122,7 +128,10 @@ def add_buckets(template: Template, params: dict) -> Buckets:
     access_logs.Metadata = {
         "checkov": {
             "skip": [
-                {"id": "CKV_AWS_18", "comment": "This is the access-log target; logging it to itself would loop."}
+                {
+                    "id": "CKV_AWS_18",
+                    "comment": "This is the access-log target; logging it to itself would loop.",
+                }
             ]
         }
     }
@@ -177,7 +186,10 @@ def add_buckets(template: Template, params: dict) -> Buckets:
     prefix = params["DataSyncPrefix"]
     _policy(template, c.CONFIG_BUCKET_POLICY, config, policies.config_delivery_statements(config, accounts))
     _policy(
-        template, c.DATASYNC_BUCKET_POLICY, datasync, policies.datasync_delivery_statements(datasync, prefix, accounts)
+        template,
+        c.DATASYNC_BUCKET_POLICY,
+        datasync,
+        policies.datasync_delivery_statements(datasync, prefix, accounts),
     )
     _policy(template, c.ATHENA_BUCKET_POLICY, athena, [])
     _policy(

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import awacs.ec2
 import awacs.ssm
-from awacs.aws import Allow, Condition, ForAllValuesStringEquals, Statement, StringEquals
+from awacs.aws import Allow, Condition, ForAllValuesStringEquals, Statement
 from troposphere import GetAtt, Ref, Sub, Template
 from troposphere.cloudformation import CustomResource
 from troposphere.events import Rule
 
 from . import constants as c
-from . import policies
 from .events import (
     add_async_invoke_config,
     add_dead_letter_queue,
@@ -47,12 +46,10 @@ def add_tagging(template: Template, params: dict) -> LambdaFunction:
                 Effect=Allow,
                 Action=[awacs.ec2.CreateTags],
                 Resource=[Sub("arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/*")],
-                Condition=Condition(
-                    ForAllValuesStringEquals({"aws:TagKeys": list(c.PLATFORM_TAG_KEYS)})
-                ),
+                Condition=Condition(ForAllValuesStringEquals({"aws:TagKeys": list(c.PLATFORM_TAG_KEYS)})),
             ),
         ],
-            )
+    )
     add_async_invoke_config(template, fn)
     rule = template.add_resource(
         Rule(
