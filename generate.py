@@ -56,13 +56,9 @@ def size_report(name: str, text: str) -> str:
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--output-dir", default="templates", type=Path, help="where to write (default: templates)"
-    )
+    parser.add_argument("--output-dir", default="templates", type=Path, help="where to write (default: templates)")
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if any file differs")
-    parser.add_argument(
-        "--readme", action="store_true", help="also rewrite the generated tables in README.md"
-    )
+    parser.add_argument("--readme", action="store_true", help="also rewrite the generated tables in README.md")
     args = parser.parse_args(argv)
     if args.output_dir.exists() and not args.output_dir.is_dir():
         parser.error(f"--output-dir {args.output_dir} is not a directory")
@@ -88,8 +84,7 @@ def main(argv=None) -> int:
         stale = [
             name
             for name, text in rendered.items()
-            if not (args.output_dir / name).is_file()
-            or (args.output_dir / name).read_text(encoding="utf-8") != text
+            if not (args.output_dir / name).is_file() or (args.output_dir / name).read_text(encoding="utf-8") != text
         ]
         for name in stale:
             print(f"out of date: {args.output_dir / name} (run 'make templates')", file=sys.stderr)

@@ -85,16 +85,12 @@ def build_central(member: Template | None = None) -> Template:
 
 def _outputs(template, buckets, database, workgroup, stack_set) -> None:
     def exported(name, value, description):
-        return Output(
-            name, Description=description, Value=value, Export=Export(Sub(f"${{AWS::StackName}}-{name}"))
-        )
+        return Output(name, Description=description, Value=value, Export=Export(Sub(f"${{AWS::StackName}}-{name}")))
 
     template.add_output(
         [
             exported("ConfigBucketName", Ref(buckets.config), "Central bucket for AWS Config deliveries"),
-            exported(
-                "DataSyncBucketName", Ref(buckets.datasync), "Central bucket for SSM resource data sync"
-            ),
+            exported("DataSyncBucketName", Ref(buckets.datasync), "Central bucket for SSM resource data sync"),
             exported("AthenaBucketName", Ref(buckets.athena), "Athena query results"),
             exported("AccessLogBucketName", Ref(buckets.access_logs), "S3 server access logs of the buckets"),
             exported("DatabaseName", Ref(database), "Glue database with the tables and views"),

@@ -16,8 +16,6 @@ def test_cfn_lint_reports_nothing(name, request):
 
 
 def test_cfn_lint_would_catch_a_broken_template(member_text):
-    broken = member_text.replace(
-        "Type: AWS::SSM::MaintenanceWindow\n", "Type: AWS::SSM::MaintenanceWindo\n", 1
-    )
+    broken = member_text.replace("Type: AWS::SSM::MaintenanceWindow\n", "Type: AWS::SSM::MaintenanceWindo\n", 1)
     assert broken != member_text
     assert lint(broken, config=ManualArgs(regions=REGIONS))

@@ -85,9 +85,7 @@ def test_committed_templates_equal_fresh_output(rendered):
 @pytest.mark.parametrize("seed", ["0", "4242"])
 def test_output_does_not_depend_on_hash_seed(seed):
     env = {**os.environ, "PYTHONHASHSEED": seed}
-    proc = subprocess.run(
-        [sys.executable, "generate.py", "--check"], cwd=ROOT, env=env, capture_output=True, text=True
-    )
+    proc = subprocess.run([sys.executable, "generate.py", "--check"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
 
 
@@ -188,8 +186,7 @@ def test_stackset_template_body_is_the_member_file(central, member_text):
 
 def test_stackset_passes_every_member_parameter(central, member):
     passed = {
-        p["ParameterKey"]: p["ParameterValue"]
-        for p in central["Resources"]["StackSet"]["Properties"]["Parameters"]
+        p["ParameterKey"]: p["ParameterValue"] for p in central["Resources"]["StackSet"]["Properties"]["Parameters"]
     }
     assert set(passed) == set(member["Parameters"])
     for spec in parameters.passthrough_specs():
@@ -253,9 +250,7 @@ def test_readme_tables_match_the_templates(central, member):
 
 
 def test_example_parameters_fit_the_central_template(central):
-    pairs = dict(
-        item.split("=", 1) for item in json.loads((ROOT / "examples/central-parameters.json").read_text())
-    )
+    pairs = dict(item.split("=", 1) for item in json.loads((ROOT / "examples/central-parameters.json").read_text()))
     assert set(pairs) <= set(central["Parameters"])
     required = {name for name, spec in central["Parameters"].items() if "Default" not in spec}
     assert required <= set(pairs)
