@@ -18,6 +18,7 @@ from troposphere.cloudformation import CustomResource
 
 from . import constants as c
 from . import policies
+from .events import add_async_invoke_config, add_dead_letter_queue
 from .lambdas import LambdaFunction, add_function
 from .render import view_sql
 
@@ -25,6 +26,9 @@ HAS_KMS = "HasKmsKey"
 RESULTS_PREFIX = "results/"
 TIMEOUT = 300  # Lambda timeout (s)
 SERVICE_TIMEOUT = 600  # custom resource ServiceTimeout (s), above the Lambda timeout
+# CloudFormation invokes custom-resource functions asynchronously: a crash (not an answered FAILED) is
+# retried by Lambda and then parked here.  TODO(lead): move to constants.py.
+ATHENA_VIEWS_DLQ = "AthenaViewsDeadLetterQueue"
 
 
 class AthenaViewsResource(CustomResource):
@@ -108,8 +112,14 @@ def create_view_statement(name: str) -> str:
     return f'CREATE OR REPLACE VIEW "{name}" AS\n{view_sql(name)}\n'
 
 
-def add_views(template, *, workgroup, database, tables, results_bucket, log_retention) -> LambdaFunction:
-    """The views, created in order by AthenaViewsFunction, and a named query (the DDL) per view."""
+def add_views(template, *, workgroup, database, tables, results_bucket, log_retention, kms_key=None) -> LambdaFunction:
+    """The views, created in order by AthenaViewsFunction, and a named query (the DDL) per view.
+
+    `kms_key` (default: the template's KmsKeyArn parameter): with HasKmsKey the workgroup writes SSE-KMS
+    results, so the function may use the key through S3.
+    """
+    kms_key = kms_key if kms_key is not None else template.parameters["KmsKeyArn"]
+    dlq = add_dead_letter_queue(template, ATHENA_VIEWS_DLQ)
     fn = add_function(
         template,
         c.ATHENA_VIEWS_FUNCTION,
@@ -117,6 +127,8 @@ def add_views(template, *, workgroup, database, tables, results_bucket, log_rete
         description="Creates, replaces and drops the patch compliance Athena views",
         log_retention=log_retention,
         timeout=TIMEOUT,
+        dead_letter_queue=dlq,
+        extra_policies=[policies.conditional_policy(HAS_KMS, "results-key", policies.kms_via_s3_statement(kms_key))],
         statements=query_statements(
             workgroup,
             database,
@@ -132,6 +144,7 @@ def add_views(template, *, workgroup, database, tables, results_bucket, log_rete
             ],
         ),
     )
+    add_async_invoke_config(template, fn, max_event_age=SERVICE_TIMEOUT)
     template.add_resource(
         AthenaViewsResource(
             c.ATHENA_VIEWS,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import awacs.s3
 import awacs.sns
 from awacs.aws import Allow, Condition, Statement, StringEquals
 from troposphere import AccountId, Equals, GetAtt, If, Not, NoValue, Or, Ref, Region, Sub, Template
@@ -51,10 +52,8 @@ def add_aggregator(template: Template) -> ConfigurationAggregator:
         Role(
             c.CONFIG_AGGREGATOR_ROLE,
             Description="Lets AWS Config read the organisation's accounts for the aggregator",
-            AssumeRolePolicyDocument=policies.assume_role("config"),
-            ManagedPolicyArns=[
-                Sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSConfigRoleForOrganizations")
-            ],
+            AssumeRolePolicyDocument=policies.assume_role("config", source_account=True),
+            ManagedPolicyArns=[Sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSConfigRoleForOrganizations")],
         )
     )
     return template.add_resource(
@@ -80,7 +79,7 @@ def add_member_config(template: Template, params: dict) -> MemberConfig:
         Topic(
             c.CONFIG_TOPIC,
             DisplayName="AWS Config notifications",
-            KmsMasterKeyId=If(HAS_KMS, Ref(params["KmsKeyArn"]), "alias/aws/sns"),
+            Metadata={"checkov": {"skip": [TOPIC_KMS_SKIP]}},
         )
     )
     template.add_resource(
@@ -116,11 +115,15 @@ def add_member_config(template: Template, params: dict) -> MemberConfig:
             ManagedPolicyArns=[Sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AWS_ConfigRole")],
             Policies=[
                 Policy(
-                    PolicyName="publish-config-notifications",
+                    PolicyName="deliver-to-topic-and-own-bucket-prefix",
                     PolicyDocument=policies.document(
-                        Statement(Effect=Allow, Action=[awacs.sns.Publish], Resource=[Ref(topic)])
+                        Statement(Effect=Allow, Action=[awacs.sns.Publish], Resource=[Ref(topic)]),
+                        *_own_account_delivery(params["ConfigBucketName"]),
                     ),
-                )
+                ),
+                policies.conditional_policy(
+                    HAS_KMS, "bucket-key", policies.kms_via_s3_statement(params["KmsKeyArn"], any_region=True)
+                ),
             ],
         )
     )
@@ -168,9 +171,30 @@ def add_member_config(template: Template, params: dict) -> MemberConfig:
     return MemberConfig(recorder=recorder, delivery_channel=channel, rules=rules)
 
 
-def _managed_rule(
-    template, logical_id, name, identifier, resource_type, description, depends_on, condition=None
-):
+def _own_account_delivery(bucket_name) -> list[Statement]:
+    """Delivery with the role: AWS Config uses it when the central bucket is in this same account (and the
+    service principal, allowed by the bucket policy, for a bucket in another account). Only this account's
+    own prefix, as in the Config developer guide ("Permissions for the IAM role assigned to AWS Config")."""
+    bucket = "arn:${AWS::Partition}:s3:::${Bucket}"
+    return [
+        Statement(
+            Effect=Allow,
+            Action=[awacs.s3.PutObject, awacs.s3.PutObjectAcl],
+            Resource=[Sub(bucket + "/AWSLogs/${AWS::AccountId}/Config/*", Bucket=Ref(bucket_name))],
+            Condition=Condition(StringEquals({"s3:x-amz-acl": "bucket-owner-full-control"})),
+        ),
+        Statement(Effect=Allow, Action=[awacs.s3.GetBucketAcl], Resource=[Sub(bucket, Bucket=Ref(bucket_name))]),
+    ]
+
+
+# AWS Config developer guide, "Permissions for the Amazon SNS Topic": encrypted topics are not supported.
+TOPIC_KMS_SKIP = {
+    "id": "CKV_AWS_26",
+    "comment": "AWS Config does not support encrypted SNS topics; it carries only Config notifications.",
+}
+
+
+def _managed_rule(template, logical_id, name, identifier, resource_type, description, depends_on, condition=None):
     rule = ConfigRule(
         logical_id,
         DependsOn=depends_on,

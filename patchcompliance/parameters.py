@@ -10,8 +10,22 @@ from dataclasses import dataclass, field
 
 from troposphere import Equals, Not, Or, Parameter, Ref, Template
 
-SCHEDULE_PATTERN = r"^(rate\((1 (minute|hour|day)|[1-9][0-9]* (minutes|hours|days))\)|cron\([^()]+\))$"
-SCHEDULE_MESSAGE = "must be rate(<n> <unit>) or cron(<expression>), e.g. rate(1 day) or cron(0 3 ? * SUN *)"
+# Schedules: rate(<n> <unit>) with the singular unit for 1 and the plural otherwise (EventBridge and SSM reject
+# "rate(1 days)" and "rate(5 minute)"), or cron() with the six AWS fields (minutes hours day-of-month month
+# day-of-week year); a five-field Unix cron is rejected. Maintenance windows also take a leading seconds field.
+_RATE = r"rate\((1 (minute|hour|day)|([2-9]|[1-9][0-9]+) (minutes|hours|days))\)"
+_CRON_FIELD = r"[^\s()]+"
+SCHEDULE_PATTERN = rf"^({_RATE}|cron\({_CRON_FIELD}( {_CRON_FIELD}){{5}}\))$"
+WINDOW_SCHEDULE_PATTERN = rf"^({_RATE}|cron\({_CRON_FIELD}( {_CRON_FIELD}){{5,6}}\))$"
+SCHEDULE_MESSAGE = (
+    "must be rate(1 minute|hour|day), rate(<n> minutes|hours|days) or cron() with 6 fields "
+    "(minutes hours day-of-month month day-of-week year), e.g. rate(12 hours) or cron(0 3 ? * SUN *)"
+)
+WINDOW_SCHEDULE_MESSAGE = (
+    "must be rate(1 hour|day), rate(<n> hours|days) or cron() with 6 fields "
+    "(minutes hours day-of-month month day-of-week year) or 7 (leading seconds), e.g. cron(0 3 ? * SUN *)"
+)
+ACCOUNT_ID_PATTERN = r"^[0-9]{12}$"
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
                       2922, 3288, 3653)  # fmt: skip
 # Regions a StackSet may target (commercial partition). Kept in one place; the Regions rule uses it.
@@ -149,7 +163,8 @@ MEMBER_SPECS: tuple[Spec, ...] = (
     ),
     Spec(
         "MaintenanceWindowSchedule", G_WINDOW, "Window schedule", "cron() or rate() schedule of the window.",
-        default="cron(0 3 ? * SUN *)", pattern=SCHEDULE_PATTERN, constraint=SCHEDULE_MESSAGE, passthrough=True,
+        default="cron(0 3 ? * SUN *)", pattern=WINDOW_SCHEDULE_PATTERN, constraint=WINDOW_SCHEDULE_MESSAGE,
+        passthrough=True,
     ),
     Spec(
         "MaintenanceWindowTimezone", G_WINDOW, "Window time zone", "IANA time zone of the window schedule.",
@@ -190,7 +205,8 @@ CENTRAL_SPECS: tuple[Spec, ...] = (
     Spec(
         "AccountIds", G_TARGETS, "Target account IDs",
         "Comma-separated 12-digit IDs of the accounts to deploy the member stack to (and allowed to deliver).",
-        type="CommaDelimitedList",
+        type="CommaDelimitedList", pattern=ACCOUNT_ID_PATTERN,  # CloudFormation matches each list element
+        constraint="must be 12-digit AWS account IDs separated by commas, e.g. 111122223333,444455556666",
     ),
     Spec(
         "Regions", G_TARGETS, "Target regions", "Comma-separated regions to deploy the member stack to.",
@@ -282,9 +298,7 @@ def window_cutoff_rule(template: Template, params: dict[str, Parameter]) -> None
         too_short = [str(d) for d in range(1, c + 1)]
         assertions.append(
             {
-                "Assert": Or(
-                    Not(Equals(Ref(cutoff), str(c))), Not({"Fn::Contains": [too_short, Ref(duration)]})
-                ),
+                "Assert": Or(Not(Equals(Ref(cutoff), str(c))), Not({"Fn::Contains": [too_short, Ref(duration)]})),
                 "AssertDescription": f"MaintenanceWindowCutoff {c} needs MaintenanceWindowDuration > {c} hours",
             }
         )

@@ -6,6 +6,7 @@ actions that only accept `Resource: "*"` are listed in `UNSCOPED_ACTIONS`, which
 
 from __future__ import annotations
 
+import awacs.kms
 import awacs.logs
 import awacs.s3 as s3
 import awacs.sqs
@@ -20,13 +21,16 @@ from awacs.aws import (
     Principal,
     Statement,
     StringEquals,
+    StringLike,
 )
-from troposphere import AccountId, GetAtt, Ref, Sub
+from troposphere import AccountId, GetAtt, If, NoValue, Ref, Sub
+from troposphere.iam import Policy
 
-# Actions whose service authorisation reference allows no resource narrower than "*".
+# Allow-list for `Resource: "*"`: actions whose Service Authorization Reference entry has no resource type
+# (so nothing narrower than "*" is accepted). tests/test_security.py fails on any other action granted on "*".
 UNSCOPED_ACTIONS = {
-    "ssm:DescribeInstanceInformation",  # list API, no resource type
-    "ec2:DescribeInstances",  # list API, no resource type
+    # EC2TaggingFunction lists the managed instances (and their platform) it tags; list API, no resource type.
+    "ssm:DescribeInstanceInformation": "List API without a resource type (Service Authorization Reference)",
 }
 
 
@@ -179,6 +183,30 @@ def queue_send_statement(queue, source_arn) -> Statement:
 
 def send_to_queue_statement(queue) -> Statement:
     return Statement(Effect=Allow, Action=[awacs.sqs.SendMessage], Resource=[GetAtt(queue, "Arn")])
+
+
+def kms_via_s3_statement(kms_key, *, any_region: bool = False) -> Statement:
+    """Encrypt/decrypt with the customer key (KmsKeyArn), only through S3 (SSE-KMS objects).
+
+    `any_region`: S3 in any region (the member template does not know the central buckets' region);
+    otherwise S3 in this stack's region.
+    """
+    if any_region:
+        via = StringLike({"kms:ViaService": "s3.*.amazonaws.com"})
+    else:
+        via = StringEquals({"kms:ViaService": Sub("s3.${AWS::Region}.amazonaws.com")})
+    return Statement(
+        Sid="BucketKeyViaS3",
+        Effect=Allow,
+        Action=[awacs.kms.Decrypt, awacs.kms.GenerateDataKey],
+        Resource=[Ref(kms_key)],
+        Condition=Condition(via),
+    )
+
+
+def conditional_policy(condition: str, name: str, *statements) -> If:
+    """An inline role policy that exists only when `condition` holds (e.g. HasKmsKey)."""
+    return If(condition, Policy(PolicyName=name, PolicyDocument=document(*statements)), NoValue)
 
 
 def read_objects_statement(bucket, path: str = "*") -> list[Statement]:

@@ -43,9 +43,7 @@ def add_stackset(template: Template, *, member_body: str, params: dict, buckets,
             PermissionModel="SELF_MANAGED",
             AdministrationRoleARN=If(
                 DEFAULT_ADMIN_ROLE,
-                Sub(
-                    "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/AWSCloudFormationStackSetAdministrationRole"
-                ),
+                Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/AWSCloudFormationStackSetAdministrationRole"),
                 Ref(params["StackSetAdministrationRoleArn"]),
             ),
             ExecutionRoleName=Ref(params["StackSetExecutionRoleName"]),
@@ -56,9 +54,7 @@ def add_stackset(template: Template, *, member_body: str, params: dict, buckets,
                 MaxConcurrentPercentage=Ref(params["MaxConcurrentPercentage"]),
                 FailureTolerancePercentage=Ref(params["FailureTolerancePercentage"]),
             ),
-            Parameters=[
-                StackSetParameter(ParameterKey=k, ParameterValue=v) for k, v in sorted(values.items())
-            ],
+            Parameters=[StackSetParameter(ParameterKey=k, ParameterValue=v) for k, v in sorted(values.items())],
             StackInstancesGroup=[
                 StackInstances(
                     DeploymentTargets=DeploymentTargets(Accounts=Ref(params["AccountIds"])),

@@ -1,0 +1,198 @@
+"""The Glue declarations against the contracts (DESIGN.md) and the data-format reference."""
+
+from __future__ import annotations
+
+import json
+
+import analytics_testlib as lib
+import pytest
+from troposphere import Parameter, Ref, Template
+from troposphere.s3 import Bucket
+
+from patchcompliance import glue
+from patchcompliance.testing import catalog
+from patchcompliance.testing.engine import parse_hive_type
+
+VALUES = {
+    "config_bucket": "cfg-bucket",
+    "datasync_bucket": "sync-bucket",
+    "datasync_prefix": "inv",
+    "account_ids": ["111122223333", "444455556666"],
+    "regions": ["eu-west-1", "us-east-1"],
+}
+EXPECTED_IDS = {
+    "AWS:ComplianceItem": "AthenaComplianceItemTable",
+    "AWS:InstanceInformation": "AthenaInstanceInformationTable",
+    "AWS:InstanceDetailedInformation": "AthenaInstanceDetailedInformationTable",
+    "AWS:PatchSummary": "AthenaPatchSummaryTable",
+    "AWS:Tag": "AthenaTagTable",
+    "AWS:Application": "AthenaApplicationTable",
+    "AWS:AWSComponent": "AthenaAWSComponentTable",
+    "AWS:Network": "AthenaNetworkTable",
+    "AWS:ResourceGroup": "AthenaResourceGroupTable",
+    "AWS:Service": "AthenaServiceTable",
+    "AWS:WindowsRole": "AthenaWindowsRoleTable",
+    "AWS:WindowsUpdate": "AthenaWindowsUpdateTable",
+    "AWS:ComplianceSummary": "AthenaComplianceSummaryTable",
+}
+
+
+@pytest.fixture(scope="module")
+def built():
+    """add_* called the way central.py calls them, on a bare template."""
+    template = Template()
+    db_name = template.add_parameter(Parameter("DatabaseName", Type="String"))
+    prefix = template.add_parameter(Parameter("DataSyncPrefix", Type="String"))
+    accounts = template.add_parameter(Parameter("AccountIds", Type="CommaDelimitedList"))
+    regions = template.add_parameter(Parameter("Regions", Type="CommaDelimitedList"))
+    config_bucket = template.add_resource(Bucket("ConfigBucket"))
+    sync_bucket = template.add_resource(Bucket("DataSyncBucket"))
+    database = glue.add_database(template, Ref(db_name))
+    table = glue.add_config_table(template, database, config_bucket)
+    inventory = glue.add_inventory_tables(template, database, sync_bucket, prefix, accounts, regions)
+    return template, database, table, inventory
+
+
+@pytest.fixture(scope="module")
+def declared(template):
+    return catalog.glue_tables(template, catalog.bind_roles(template, **VALUES))
+
+
+def test_logical_ids_and_names(built):
+    template, database, table, inventory = built
+    assert database.title == "AthenaDatabase" and table.title == "AthenaTable"
+    assert {t: r.title for t, r in inventory.items()} == EXPECTED_IDS
+    assert {r.TableInput.Name for r in inventory.values()} == {
+        "aws_" + t.split(":")[1].lower() for t in EXPECTED_IDS
+    }
+    assert table.TableInput.Name == "config_snapshot"
+    for resource in [table, *inventory.values()]:
+        assert resource.DatabaseName.to_dict() == {"Ref": "AthenaDatabase"}
+
+
+def test_every_table_is_external_with_no_partition_column_clash(declared):
+    assert len(declared) == 1 + len(EXPECTED_IDS)
+    for decl in declared.values():
+        assert decl.table_type == "EXTERNAL_TABLE", decl.name
+        data = {name for name, _ in decl.columns}
+        keys = [name for name, _ in decl.partition_keys]
+        assert data.isdisjoint(keys), decl.name
+        assert all(name == name.lower() for name in data | set(keys)), decl.name
+        assert len(data) == len(decl.columns), decl.name
+        assert decl.serde == "org.openx.data.jsonserde.JsonSerDe"
+        assert decl.input_format == "org.apache.hadoop.mapred.TextInputFormat"
+        for _, hive_type in decl.columns:
+            parse_hive_type(hive_type)  # well-formed
+
+
+def test_config_table(declared):
+    decl = declared["config_snapshot"]
+    assert [k for k, _ in decl.partition_keys] == ["accountid", "region", "dt"]
+    assert decl.location == "s3://cfg-bucket/"
+    assert not decl.projected  # partitions come from the PartitioningFunction
+    assert decl.serde_parameters["case.insensitive"] == "false"
+    items = dict(parse_hive_type(dict(decl.columns)["configurationitems"])[1][1])
+    assert items["configurationstateid"] == "string"
+    assert items["configuration"] == items["supplementaryconfiguration"] == "string"
+    assert items["tags"] == ("map", "string", "string")
+
+
+def test_config_mappings_cover_every_camel_case_key():
+    """Every field whose JSON key is not lower case is mapped, at every depth; nothing else is."""
+    sd = glue.config_storage_descriptor()
+    params = sd["SerdeInfo"]["Parameters"]
+    expected = {
+        "fileversion": "fileVersion", "configsnapshotid": "configSnapshotId",
+        "configurationitems": "configurationItems", "configurationitemversion": "configurationItemVersion",
+        "configurationitemcapturetime": "configurationItemCaptureTime",
+        "configurationstateid": "configurationStateId", "awsaccountid": "awsAccountId",
+        "configurationitemstatus": "configurationItemStatus", "resourcetype": "resourceType",
+        "resourceid": "resourceId", "resourcename": "resourceName", "arn": "ARN", "awsregion": "awsRegion",
+        "availabilityzone": "availabilityZone", "configurationstatemd5hash": "configurationStateMd5Hash",
+        "resourcecreationtime": "resourceCreationTime", "supplementaryconfiguration": "supplementaryConfiguration",
+    }  # fmt: skip
+    assert {k[len("mapping.") :]: v for k, v in params.items() if k.startswith("mapping.")} == expected
+
+
+def test_storage_descriptor_is_the_tables_and_fits_the_environment(declared):
+    sd = glue.config_storage_descriptor()
+    assert set(sd) == {"Columns", "InputFormat", "OutputFormat", "SerdeInfo", "Compressed"}
+    assert len(json.dumps(sd).encode()) < 2500  # env vars total max 4 KB
+    decl = declared["config_snapshot"]
+    assert [(c["Name"], c["Type"]) for c in sd["Columns"]] == list(decl.columns)
+    assert sd["SerdeInfo"]["Parameters"] == decl.serde_parameters
+    assert (sd["InputFormat"], sd["OutputFormat"], sd["Compressed"]) == (
+        decl.input_format, decl.output_format, decl.compressed,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("inventory_type", list(EXPECTED_IDS))
+def test_inventory_table(declared, inventory_type):
+    decl = declared["aws_" + inventory_type.split(":")[1].lower()]
+    assert [k for k, _ in decl.partition_keys] == ["accountid", "region", "resourcetype"]
+    assert decl.location == f"s3://sync-bucket/inv/{inventory_type}/"
+    assert decl.case_insensitive and decl.serde_parameters["case.insensitive"] == "true"
+    params = decl.parameters
+    assert decl.projected
+    assert params["projection.accountid.type"] == params["projection.region.type"] == "enum"
+    assert params["projection.accountid.values"] == "111122223333,444455556666"
+    assert params["projection.region.values"] == "eu-west-1,us-east-1"
+    assert params["projection.resourcetype.values"] == "ManagedInstanceInventory"
+    assert params["storage.location.template"] == (
+        f"s3://sync-bucket/inv/{inventory_type}/accountid=${{accountid}}/region=${{region}}/"
+        "resourcetype=${resourcetype}/"
+    )
+    names = [name for name, _ in decl.columns]
+    assert {"resourceid", "capturetime", "schemaversion"} <= set(names)
+    for name, hive_type in decl.columns:
+        assert hive_type == ("int" if name.endswith("count") else "string"), name
+
+
+def test_inventory_columns_follow_the_reference():
+    assert "resourcetype" not in dict(glue.inventory_columns("AWS:InstanceInformation"))
+    patch_summary = dict(glue.inventory_columns("AWS:PatchSummary"))
+    for column in ("missingcount", "failedcount", "installedpendingrebootcount", "installedcount",
+                   "criticalnoncompliantcount", "securitynoncompliantcount"):  # fmt: skip
+        assert patch_summary[column] == "int"
+    item = [name for name, _ in glue.inventory_columns("AWS:ComplianceItem")]
+    assert {"compliancetype", "patchstate", "patchseverity", "installedtime", "cveids"} <= set(item)
+
+
+def test_projection_values_are_joined_parameters(built):
+    template, *_ = built
+    params = template.to_dict()["Resources"]["AthenaTagTable"]["Properties"]["TableInput"]["Parameters"]
+    assert params["projection.accountid.values"] == {"Fn::Join": [",", {"Ref": "AccountIds"}]}
+    assert params["storage.location.template"] == {
+        "Fn::Sub": "s3://${DataSyncBucket}/${DataSyncPrefix}/AWS:Tag/accountid=${!accountid}/region=${!region}"
+        "/resourcetype=${!resourcetype}/"
+    }
+
+
+def test_glue_resources_pass_cfn_lint(built):
+    from cfnlint.api import ManualArgs, lint
+
+    template, *_ = built
+    template.set_version()
+    matches = lint(template.to_json(), config=ManualArgs(regions=["us-east-1", "eu-west-1"]))
+    assert [str(m) for m in matches if "Glue" in str(m) or "Athena" in str(m)] == []
+
+
+def test_committed_template_declares_the_same_tables(template_and_source):
+    """templates/patch-compliance.yaml holds exactly what glue.py builds (else `make templates` is due)."""
+    if not catalog.COMMITTED_TEMPLATE.exists():
+        pytest.skip("templates/patch-compliance.yaml not generated yet")
+    committed = catalog.load_template(catalog.COMMITTED_TEMPLATE)["Resources"]
+    fresh = catalog.build_glue_template()["Resources"]
+    for logical_id in [glue.ATHENA_DATABASE, glue.ATHENA_TABLE, *glue.INVENTORY_TABLE_IDS.values()]:
+        assert logical_id in committed, logical_id
+        assert json.loads(json.dumps(committed[logical_id])) == fresh[logical_id], logical_id
+
+
+def test_engine_uses_the_declared_tables(template_and_source, engine):
+    """The engine's tables are the template's: same columns and keys (plus the hidden "$path")."""
+    template, source = template_and_source
+    for name, decl in engine.tables.items():
+        columns = [c for c, in engine.con.execute(f"SELECT column_name FROM (DESCRIBE \"{name}\")").fetchall()]
+        assert columns == [c for c, _ in decl.columns] + [k for k, _ in decl.partition_keys] + ["$path"], name
+    assert source  # committed template or in-process build, reported by -rA / failures
+    lib.contract_columns()  # DESIGN.md is readable

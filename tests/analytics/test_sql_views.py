@@ -1,0 +1,190 @@
+"""Every view on the local engine equals the ground truth encoded by the fixture, row for row.
+
+Plus the scenarios the truth must contain for these comparisons to mean something (latest snapshot wins,
+stopped/terminated/unmanaged/hybrid nodes, case-clashing tags) and the SQL-level contracts (one SELECT per
+file, Trino parse, output columns of DESIGN.md, documented compliance_state values).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import analytics_testlib as lib
+import pytest
+import sqlglot
+from sqlglot import exp
+
+from patchcompliance import testing
+
+VIEWS = testing.VIEW_ORDER
+
+
+# ---------------------------------------------------------------- SQL files
+def test_one_sql_file_per_view_and_nothing_else():
+    assert sorted(p.stem for p in lib.SQL_DIR.glob("*.sql")) == sorted(VIEWS)
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_view_is_a_single_trino_select(view):
+    statements = [s for s in sqlglot.parse(testing.view_sql(view), read="trino") if s is not None]
+    assert len(statements) == 1
+    assert isinstance(statements[0], (exp.Select, exp.Union)), type(statements[0]).__name__
+    assert not list(statements[0].find_all(exp.Create))
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_tables_are_unqualified(view):
+    tree = sqlglot.parse_one(testing.view_sql(view), read="trino")
+    assert [t.sql() for t in tree.find_all(exp.Table) if t.db or t.catalog] == []
+
+
+def test_design_lists_the_views_in_creation_order():
+    assert list(lib.contract_columns()) == sorted(VIEWS, key=list(VIEWS).index)
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_output_columns_are_the_contract(view, view_rows):
+    columns, _ = view_rows[view]
+    assert columns == lib.contract_columns()[view]
+
+
+def test_compliance_state_values_are_documented(view_rows):
+    text = testing.view_sql("instance_compliance")
+    documented = set(re.findall(r"^--\s+([A-Z_]{5,})\s{2,}", text, re.M))
+    case = text.split("END AS compliance_state")[0].rsplit("CASE", 1)[1]
+    in_case = set(re.findall(r"(?:THEN|ELSE) '([A-Z_]+)'", case))
+    assert documented == in_case == {
+        "TERMINATED", "STOPPED", "UNMANAGED", "NON_COMPLIANT", "COMPLIANT", "NO_PATCH_DATA"
+    }  # fmt: skip
+    columns, rows = view_rows["instance_compliance"]
+    found = {r[columns.index("compliance_state")] for r in rows}
+    assert found == documented  # the fixture exercises every value
+
+
+# ---------------------------------------------------------------- rows equal the ground truth
+@pytest.mark.parametrize("view", VIEWS)
+def test_view_rows_equal_ground_truth(view, view_rows, fixture_tree):
+    _, rows = view_rows[view]
+    lib.assert_same_rows(rows, getattr(fixture_tree.truth, view), view)
+
+
+@pytest.mark.parametrize("view", ["configmic", "configpc", "instance_compliance"])
+def test_one_row_per_instance(view, view_rows):
+    columns, rows = view_rows[view]
+    keys = [(r[0], r[1], r[2]) for r in rows]
+    assert len(keys) == len(set(keys))
+
+
+# ---------------------------------------------------------------- scenarios behind the truth
+def _by_id(view_rows, view):
+    columns, rows = view_rows[view]
+    return {r[columns.index("instance_id")]: dict(zip(columns, r, strict=True)) for r in rows}
+
+
+def test_latest_snapshot_wins(view_rows, fixture_tree):
+    """Older snapshots (earlier days, and an earlier file on the latest day) hold other states and names."""
+    mic = _by_id(view_rows, "configmic")
+    current = [i for i in fixture_tree.instances if not i.removed and i.status == "OK"]
+    assert {i.instance_id for i in current} == set(mic)
+    for inst in current:
+        assert mic[inst.instance_id]["instance_state"] == inst.state
+        assert mic[inst.instance_id]["instance_name"] == inst.name
+    same_day = [
+        p for p in fixture_tree.root.rglob("*_ConfigSnapshot_*.json.gz") if "/2025/10/2/" in p.as_posix()
+    ]
+    assert len(same_day) > len(fixture_tree.spec.accounts)  # two snapshot files on the latest day
+
+
+def test_latest_day_is_per_account_and_region(view_rows, fixture_tree):
+    """The account x region whose deliveries stopped keeps its last snapshot (2 days older)."""
+    columns, rows = view_rows["configmic"]
+    days = {(r[0], r[1]): r[columns.index("snapshot_date")] for r in rows}
+    spec = fixture_tree.spec
+    stale = (spec.accounts[-1], spec.regions[-1])
+    assert days[stale] == date(2025, 9, 30)
+    assert {d for k, d in days.items() if k != stale} == {spec.end}
+
+
+def test_removed_and_deleted_instances_are_gone(view_rows, fixture_tree):
+    gone = {i.instance_id for i in fixture_tree.instances if i.removed or i.status == "ResourceDeleted"}
+    assert gone
+    for view in ("configmic", "instance_tags", "instance_compliance"):
+        columns, rows = view_rows[view]
+        assert gone.isdisjoint(r[columns.index("instance_id")] for r in rows), view
+
+
+def test_stopped_terminated_and_unmanaged_instances_stay_visible(view_rows):
+    rows = _by_id(view_rows, "instance_compliance")
+    by_state = {}
+    for row in rows.values():
+        by_state.setdefault(row["compliance_state"], []).append(row)
+    assert all(r["instance_state"] == "stopped" for r in by_state["STOPPED"])
+    assert all(r["instance_state"] == "terminated" for r in by_state["TERMINATED"])
+    unmanaged = by_state["UNMANAGED"]
+    assert any(r["managed_status"] == "NON_COMPLIANT" for r in unmanaged)
+    assert any(r["managed_status"] is None and r["agent_version"] is None for r in unmanaged)
+    # leftover SSM data of a node Config reports unmanaged does not make it managed
+    assert any(r["managed_status"] == "NON_COMPLIANT" and r["agent_version"] is not None for r in unmanaged)
+
+
+def test_compliant_only_without_missing_failed_or_pending_reboot(view_rows):
+    for row in _by_id(view_rows, "instance_compliance").values():
+        counts = (row["missing_count"], row["failed_count"], row["installed_pending_reboot_count"])
+        if row["compliance_state"] == "COMPLIANT":
+            assert counts == (0, 0, 0)
+        if row["compliance_state"] in ("COMPLIANT", "NON_COMPLIANT", "NO_PATCH_DATA"):
+            assert row["managed_status"] != "NON_COMPLIANT"
+
+
+def test_prefixed_and_duplicated_rule_deployments(view_rows, fixture_tree):
+    """Account 2 uses prefixed/suffixed rule names; a duplicated deployment disagreeing -> worst result."""
+    mic = _by_id(view_rows, "configmic")
+    second = fixture_tree.spec.accounts[1]
+    assert any(r["account_id"] == second and r["managed_status"] == "COMPLIANT" for r in mic.values())
+    duplicated = [i for i in fixture_tree.instances if i.profile == "duplicate_rules"]
+    assert duplicated and all(mic[i.instance_id]["managed_status"] == "NON_COMPLIANT" for i in duplicated)
+    pc = _by_id(view_rows, "configpc")
+    assert any(r["account_id"] == second for r in pc.values())
+
+
+def test_hybrid_nodes(view_rows, fixture_tree):
+    rows = _by_id(view_rows, "instance_compliance")
+    hybrid = {n.node_id: n for n in fixture_tree.hybrid}
+    active = {k for k, n in hybrid.items() if n.info.get("InstanceStatus") != "Terminated"}
+    assert active and active < set(hybrid)
+    assert {k for k in rows if k.startswith("mi-")} == active
+    assert {rows[k]["compliance_state"] for k in active} == {"COMPLIANT", "NON_COMPLIANT"}
+    assert all(rows[k]["instance_state"] is None and rows[k]["platform_type"] == "Linux" for k in active)
+    assert set(hybrid) <= set(_by_id(view_rows, "configpc"))  # Config's patch rule covers them
+    assert not any(k.startswith("mi-") for k in _by_id(view_rows, "configmic"))
+
+
+def test_tags_differing_by_case_are_separate_rows(view_rows):
+    columns, rows = view_rows["instance_tags"]
+    keys_by_instance = {}
+    for row in rows:
+        keys_by_instance.setdefault(row[2], set()).add(row[3])
+    assert any({"Name", "name"} <= keys for keys in keys_by_instance.values())
+    assert any({"Environment", "environment"} <= keys for keys in keys_by_instance.values())
+    mic = _by_id(view_rows, "configmic")
+    only_lower = [i for i, keys in keys_by_instance.items() if "name" in keys and "Name" not in keys]
+    assert only_lower and all(mic[i]["instance_name"] is not None for i in only_lower)
+
+
+def test_patch_states_normalised(view_rows, fixture_tree):
+    columns, rows = view_rows["patch"]
+    states = {r[columns.index("patch_state")] for r in rows}
+    assert states <= {"INSTALLED", "INSTALLED_OTHER", "INSTALLED_PENDING_REBOOT", "INSTALLED_REJECTED",
+                      "MISSING", "FAILED", "NOT_APPLICABLE"}  # fmt: skip
+    spellings = {line["PatchState"] for line in fixture_tree.truth.inventory_lines["aws_complianceitem"]
+                 if line["ComplianceType"] == "Patch"}  # fmt: skip
+    assert {"Missing", "MISSING", "InstalledPendingReboot", "INSTALLED_PENDING_REBOOT"} <= spellings
+    assert None in {r[columns.index("installed_time")] for r in rows}  # empty/unparseable times
+
+
+def test_patch_excludes_association_lines(view_rows, fixture_tree):
+    lines = fixture_tree.truth.inventory_lines["aws_complianceitem"]
+    assert any(line["ComplianceType"] == "Association" for line in lines)
+    _, rows = view_rows["patch"]
+    assert len(rows) == sum(line["ComplianceType"] == "Patch" for line in lines)
