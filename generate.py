@@ -22,6 +22,8 @@ from patchcompliance.constants import TEMPLATE_BODY_LIMIT, TEMPLATE_S3_LIMIT
 from patchcompliance.member import build_member
 from patchcompliance.render import to_yaml
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 README = Path(__file__).resolve().parent / "README.md"
 CENTRAL = "patch-compliance.yaml"
 MEMBER = "patch-compliance-member.yaml"
@@ -42,6 +44,7 @@ def write_atomically(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; templates are ordinary files
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)

@@ -19,16 +19,13 @@ from troposphere.cloudformation import CustomResource
 from . import constants as c
 from . import policies
 from .events import add_async_invoke_config, add_dead_letter_queue
-from .lambdas import LambdaFunction, add_function
+from .lambdas import add_function
 from .render import view_sql
 
 HAS_KMS = "HasKmsKey"
 RESULTS_PREFIX = "results/"
 TIMEOUT = 300  # Lambda timeout (s)
 SERVICE_TIMEOUT = 600  # custom resource ServiceTimeout (s), above the Lambda timeout
-# CloudFormation invokes custom-resource functions asynchronously: a crash (not an answered FAILED) is
-# retried by Lambda and then parked here.  TODO(lead): move to constants.py.
-ATHENA_VIEWS_DLQ = "AthenaViewsDeadLetterQueue"
 
 
 class AthenaViewsResource(CustomResource):
@@ -112,14 +109,13 @@ def create_view_statement(name: str) -> str:
     return f'CREATE OR REPLACE VIEW "{name}" AS\n{view_sql(name)}\n'
 
 
-def add_views(template, *, workgroup, database, tables, results_bucket, log_retention, kms_key=None) -> LambdaFunction:
+def add_views(template, *, workgroup, database, tables, results_bucket, log_retention, kms_key) -> AthenaViewsResource:
     """The views, created in order by AthenaViewsFunction, and a named query (the DDL) per view.
 
-    `kms_key` (default: the template's KmsKeyArn parameter): with HasKmsKey the workgroup writes SSE-KMS
-    results, so the function may use the key through S3.
+    `kms_key`: the KmsKeyArn parameter; with HasKmsKey the workgroup writes SSE-KMS results, so the function may
+    use the key through S3. Returns the custom resource, for whatever must wait for the views.
     """
-    kms_key = kms_key if kms_key is not None else template.parameters["KmsKeyArn"]
-    dlq = add_dead_letter_queue(template, ATHENA_VIEWS_DLQ)
+    dlq = add_dead_letter_queue(template, c.ATHENA_VIEWS_DLQ)
     fn = add_function(
         template,
         c.ATHENA_VIEWS_FUNCTION,
@@ -145,7 +141,7 @@ def add_views(template, *, workgroup, database, tables, results_bucket, log_rete
         ),
     )
     add_async_invoke_config(template, fn, max_event_age=SERVICE_TIMEOUT)
-    template.add_resource(
+    views = template.add_resource(
         AthenaViewsResource(
             c.ATHENA_VIEWS,
             DependsOn=list(tables),
@@ -167,4 +163,4 @@ def add_views(template, *, workgroup, database, tables, results_bucket, log_rete
                 QueryString=create_view_statement(name),
             )
         )
-    return fn
+    return views

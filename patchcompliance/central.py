@@ -51,13 +51,14 @@ def build_central(member: Template | None = None) -> Template:
         storage_descriptor=glue.config_storage_descriptor(),
         log_retention=params["LogRetentionDays"],
     )
-    athena.add_views(
+    views = athena.add_views(
         template,
         workgroup=workgroup,
         database=database,
         tables=[config_table, *inventory_tables.values()],
         results_bucket=buckets.athena,
         log_retention=params["LogRetentionDays"],
+        kms_key=params["KmsKeyArn"],
     )
     config.add_aggregator(template)
     qs = quicksight.add_quicksight(
@@ -68,6 +69,9 @@ def build_central(member: Template | None = None) -> Template:
         athena_bucket=buckets.athena,
         config_bucket=buckets.config,
         datasync_bucket=buckets.datasync,
+        kms_key=params["KmsKeyArn"],
+        kms_condition=storage.HAS_KMS,
+        views=views,
     )
     stack_set = stackset.add_stackset(
         template,

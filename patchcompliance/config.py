@@ -139,6 +139,7 @@ def add_member_config(template: Template, params: dict) -> MemberConfig:
     channel = template.add_resource(
         DeliveryChannel(
             c.CONFIG_DELIVERY_CHANNEL,
+            DependsOn=[recorder],  # AWS Config refuses a delivery channel while no recorder exists
             S3BucketName=Ref(params["ConfigBucketName"]),
             S3KmsKeyArn=If(HAS_KMS, Ref(params["KmsKeyArn"]), NoValue),
             SnsTopicARN=Ref(topic),

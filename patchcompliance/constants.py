@@ -22,6 +22,7 @@ ATHENA_WORKGROUP = "AthenaWorkGroup"
 ATHENA_VIEWS = "AthenaViews"
 ATHENA_VIEWS_FUNCTION = "AthenaViewsFunction"
 ATHENA_VIEWS_ROLE = "AthenaViewsRole"
+ATHENA_VIEWS_DLQ = "AthenaViewsDeadLetterQueue"  # CloudFormation invokes custom resources asynchronously
 # Named query per view; the seed's AthenaConfigMICVNamedQuery is the one for configmic.
 NAMED_QUERY_IDS = {
     "configmic": "AthenaConfigMICVNamedQuery",
