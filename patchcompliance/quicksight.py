@@ -957,7 +957,8 @@ def _role(condition: str, workgroup, database, buckets, kms_key, kms_condition) 
             Sid="ReadData",
             Effect=Allow,
             Action=[s3.GetObject],
-            Resource=[policies.objects_arn(bucket) for bucket in (config_bucket, datasync_bucket)],
+            # Config deliveries live under AWSLogs/; the inventory bucket holds nothing but the data sync.
+            Resource=[policies.objects_arn(config_bucket, "AWSLogs/*"), policies.objects_arn(datasync_bucket)],
         ),
         Statement(
             Sid="QueryResults",

@@ -78,7 +78,7 @@ def test_resources_are_scoped_to_the_project(template_dict):
     }
     assert allowed["s3:GetObject"] == {
         "${AthenaBucket.Arn}/results/*",
-        "${ConfigBucket.Arn}/*",
+        "${ConfigBucket.Arn}/AWSLogs/*",
         "${DataSyncBucket.Arn}/*",
     }
     assert allowed["s3:PutObject"] == {"${AthenaBucket.Arn}/results/*"}, "writes only query results"
