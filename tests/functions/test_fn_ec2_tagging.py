@@ -4,7 +4,6 @@ import math
 import types
 import urllib.error
 
-import boto3
 import pytest
 from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
 from fn_testlib import (
@@ -36,14 +35,20 @@ SCHEDULE = {
 }
 
 
+@pytest.fixture(scope="session")
+def ec2_check(_boto3_session):
+    """An EC2 client for assertions, shared by the tests (moto's state is still fresh for each test)."""
+    return _boto3_session.client("ec2", region_name=REGION)
+
+
 @pytest.fixture
-def fn(aws):
+def fn(aws, ec2_check):
     module = load_function("ec2_tagging")
     return types.SimpleNamespace(
         module=module,
         ssm=Hooks(module._client("ssm")),
         ec2=Hooks(module._client("ec2")),
-        ec2_check=boto3.client("ec2", region_name=REGION),
+        ec2_check=ec2_check,
     )
 
 
