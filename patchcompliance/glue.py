@@ -161,17 +161,17 @@ COMMON_INVENTORY_ATTRIBUTES = ("resourceId", "captureTime", "schemaVersion")
 
 
 def inventory_short_name(inventory_type: str) -> str:
-    """ "AWS:ComplianceItem" -> "ComplianceItem"."""
+    """Inventory type without "AWS:", e.g. AWS:ComplianceItem -> ComplianceItem."""
     return inventory_type.split(":", 1)[1]
 
 
 def inventory_table_name(inventory_type: str) -> str:
-    """ "AWS:ComplianceItem" -> "aws_complianceitem"."""
+    """Glue table name, e.g. AWS:ComplianceItem -> aws_complianceitem."""
     return "aws_" + inventory_short_name(inventory_type).lower()
 
 
 def inventory_logical_id(inventory_type: str) -> str:
-    """ "AWS:ComplianceItem" -> "AthenaComplianceItemTable"."""
+    """Logical ID, e.g. AWS:ComplianceItem -> AthenaComplianceItemTable."""
     return f"Athena{inventory_short_name(inventory_type)}Table"
 
 
@@ -228,7 +228,7 @@ def config_storage_descriptor() -> dict:
 def _name_of(value) -> str:
     """`${...}` reference for Sub: a resource/parameter object by logical ID, or a literal string."""
     if isinstance(value, (AWSObject, Parameter)):
-        return "${%s}" % value.title
+        return "${" + value.title + "}"
     if isinstance(value, str):
         if re.search(r"[${}]", value):
             raise ValueError(f"literal {value!r} must not contain Sub syntax")

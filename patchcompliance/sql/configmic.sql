@@ -6,7 +6,9 @@
 --      data scanned). Taken per account x region, not globally, so an account or region whose deliveries
 --      stopped still shows its last known state.
 --   2. config_snapshot is joined to it on all three partition keys: Athena prunes every other partition at
---      run time (dynamic partition pruning), so the data read does not grow with the history kept.
+--      run time (dynamic partition pruning), so the data read does not grow with the history kept. (The
+--      dynamic filter holds one value set per key, so when account x regions differ in their latest day, the
+--      other partitions of those few days are read as well: bounded by the number of distinct latest days.)
 --   3. Within that day the latest file wins: snapshot file names share the prefix
 --      <acct>_Config_<region>_ConfigSnapshot_ followed by the UTC delivery time yyyyMMddTHHmmssZ, so the
 --      largest "$path" of the partition is the latest snapshot. A snapshot file is a single row.

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..constants import VIEW_ORDER
+from ..render import view_sql  # the SELECT exactly as the AthenaViews custom resource receives it
 from .catalog import TableDecl, bind_roles, glue_tables, template_with_glue_tables
 from .engine import LocalAthena
 from .fixtures import Fixture, FixtureSpec, Truth, generate
 
 SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
-VIEW_ORDER = ("configmic", "configpc", "patch", "instance_tags", "instance_compliance")
 
 __all__ = [
     "Fixture",
@@ -26,14 +27,14 @@ __all__ = [
 ]
 
 
-def view_sql(name: str) -> str:
-    """The SELECT of a view as the AthenaViews custom resource receives it (trailing ';' removed)."""
-    text = (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8").rstrip()
-    return text[:-1].rstrip() if text.endswith(";") else text
-
-
-def open_engine(fixture: Fixture, template: dict | None = None, workdir: Path | None = None, *,
-                views: tuple[str, ...] = VIEW_ORDER, threads: int | None = None) -> LocalAthena:
+def open_engine(
+    fixture: Fixture,
+    template: dict | None = None,
+    workdir: Path | None = None,
+    *,
+    views: tuple[str, ...] = VIEW_ORDER,
+    threads: int | None = None,
+) -> LocalAthena:
     """Engine over a fixture: tables from `template` (default: committed template, else built in-process),
     Config partitions registered as the PartitioningFunction would, views created in order."""
     if template is None:

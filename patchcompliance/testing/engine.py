@@ -18,9 +18,10 @@ What is emulated, and how (everything else is plain DuckDB, after sqlglot transl
   ``case.insensitive=true`` the top-level keys are lower-cased first, and two keys equal ignoring case fail
   the query (the SerDe's "Duplicate key"). Values are converted with DuckDB's ``json_transform``: a string
   column receives the JSON text of an object/array/number, a numeric column parses quoted and bare numbers
-  and yields NULL for anything unparseable. Not emulated: lower-casing of keys *inside* nested values in
-  case-insensitive mode (the engine refuses complex columns in such tables), decimals in an ``int`` column
-  (DuckDB rounds, Trino's reader gives NULL), and empty lines inside a file (DuckDB skips them).
+  and yields NULL for anything unparseable; an empty line, like any line not starting with ``{``, is a row of
+  NULLs. Not emulated: lower-casing of keys *inside* nested values in case-insensitive mode (the engine
+  refuses complex columns in such tables), decimals in an ``int`` column (DuckDB rounds them; the SerDes
+  differ), timestamps in other than ISO-8601 form (DuckDB's cast accepts more than ``from_iso8601_timestamp``).
 * **Hidden columns and metadata tables.** ``"$path"`` is the object's ``s3://`` URI (decoded from the mirror
   file name). ``"<table>$partitions"`` lists the catalog partitions (empty for projected tables, as in Athena).
 * **Dynamic partition pruning.** Athena (Trino) prunes the partitions of a table joined on its partition keys
@@ -193,6 +194,7 @@ class LocalAthena:
         config = {"threads": threads} if threads else {}
         self.con = duckdb.connect(config=config)
         self.con.execute("SET TimeZone = 'UTC'")
+        self.con.execute("SET enable_progress_bar = false")
         self.catalog_partitions: dict[str, list[Partition]] = {name: [] for name in self.tables}
         self.pruning_log: list[dict] = []
         self._built = False
@@ -281,7 +283,8 @@ class LocalAthena:
                 for key, value in zip(keys, combo, strict=True):
                     location = location.replace("${" + key + "}", value)
             else:
-                location = decl.location.rstrip("/") + "/" + "/".join(f"{k}={v}" for k, v in zip(keys, combo))
+                hive = "/".join(f"{k}={v}" for k, v in zip(keys, combo, strict=True))
+                location = decl.location.rstrip("/") + "/" + hive + "/"
             result.append(Partition(tuple(combo), location))
         return result
 
@@ -297,6 +300,26 @@ class LocalAthena:
 
     def _build_table(self, name: str, decl: TableDecl, mirror: Path) -> None:
         keys = [k for k, _ in decl.partition_keys]
+        files = self._mirror(name, keys, mirror)
+        parsed = [(col, parse_hive_type(htype)) for col, htype in decl.columns]
+        if decl.case_insensitive and any(not isinstance(t, str) for _, t in parsed):
+            raise NotImplementedError(f"{name}: complex columns in case-insensitive mode are not emulated")
+        mappings = {} if decl.case_insensitive else decl.mappings
+        sql = self._reader_sql(decl, parsed, keys, files) if files else self._empty_sql(parsed, keys, mappings)
+        self.con.execute(f"CREATE OR REPLACE VIEW {_ident(name)} AS {sql}")
+        if keys:  # "<table>$partitions": the catalog's partitions (none for projected tables)
+            rows = [] if decl.projected else self.catalog_partitions[name]
+            values = ", ".join("(" + ", ".join(_sql_str(v) for v in p.values) + ")" for p in rows)
+            names = ", ".join(_ident(k) for k in keys)
+            body = (
+                f"SELECT * FROM (VALUES {values}) AS v({names})"
+                if rows
+                else "SELECT " + ", ".join(f"CAST(NULL AS VARCHAR) AS {_ident(k)}" for k in keys) + " WHERE false"
+            )
+            self.con.execute(f"CREATE OR REPLACE VIEW {_ident(name + '$partitions')} AS {body}")
+
+    def _mirror(self, name: str, keys: list[str], mirror: Path) -> list[str]:
+        """Symlink every object of every partition into <mirror>/<key>=<value>/...; the link name encodes the URI."""
         files = []
         for partition in self.partitions(name):
             folder = mirror.joinpath(*(f"{k}={v}" for k, v in zip(keys, partition.values, strict=True)))
@@ -306,57 +329,50 @@ class LocalAthena:
                 if not link.exists():
                     link.symlink_to(local.resolve())
                 files.append(str(link))
+        return files
+
+    @staticmethod
+    def _reader_sql(decl: TableDecl, parsed, keys: list[str], files: list[str]) -> str:
+        """Lines of the files -> OpenX SerDe emulation -> declared columns, partition keys and "$path"."""
         mappings = {} if decl.case_insensitive else decl.mappings
-        parsed = [(col, parse_hive_type(htype)) for col, htype in decl.columns]
-        if decl.case_insensitive and any(not isinstance(t, str) for _, t in parsed):
-            raise NotImplementedError(f"{name}: complex columns in case-insensitive mode are not emulated")
-        # JSON key each column reads: mapped key; lower-cased (like the lower-cased line) when case-insensitive
+        # JSON key each column reads: the mapped key; lower-cased, like the keys of the line, if case-insensitive
         keyed = {
             col: decl.mappings.get(col, col).lower() if decl.case_insensitive else mappings.get(col, col)
             for col, _ in parsed
         }
-        if files:
-            structure = json.dumps({keyed[col]: _structure(htype, mappings) for col, htype in parsed})
-            line_json = "CASE WHEN ltrim(line) LIKE '{%' THEN CAST(line AS JSON) END"
-            if decl.case_insensitive:  # lower-case the top-level keys; equal keys fail ("Map keys must be unique")
-                line_json = (
-                    "CAST(map_from_entries(list_transform(json_keys(__j), lambda k: "
-                    "{'key': lower(k), 'value': json_extract(__j, '$.\"' || k || '\"')})) AS JSON)"
-                ).replace("__j", f"({line_json})")
-            hive_types = "{" + ", ".join(f"{_sql_str(k)}: 'VARCHAR'" for k in keys) + "}"
-            reader = (
-                f"read_csv([{', '.join(_sql_str(f) for f in files)}], columns = {{'line': 'VARCHAR'}}, "
-                "delim = chr(1), quote = '', escape = '', header = false, auto_detect = false, "
-                f"filename = true, max_line_size = {MAX_LINE_BYTES}, buffer_size = {2 * MAX_LINE_BYTES}"
-                + (f", hive_partitioning = true, hive_types = {hive_types}" if keys else "")
-                + ")"
-            )
-            select = ", ".join(
-                [f"__row.{_ident(keyed[col])} AS {_ident(col)}" for col, _ in parsed]
-                + [_ident(k) for k in keys]
-                + ["'s3://' || url_decode(parse_filename(filename)) AS \"$path\""]
-            )
-            sql = (
-                f"SELECT {select} FROM (SELECT *, json_transform({line_json}, {_sql_str(structure)}) AS __row "
-                f"FROM {reader})"
-            )
-        else:
-            select = ", ".join(
-                [f"CAST(NULL AS {_duck_type(htype, mappings)}) AS {_ident(col)}" for col, htype in parsed]
-                + [f"CAST(NULL AS VARCHAR) AS {_ident(k)}" for k in keys]
-                + ['CAST(NULL AS VARCHAR) AS "$path"']
-            )
-            sql = f"SELECT {select} WHERE false"
-        self.con.execute(f"CREATE OR REPLACE VIEW {_ident(name)} AS {sql}")
-        rows = [] if decl.projected else self.catalog_partitions[name]
-        if keys:
-            cols = ", ".join(f"CAST({_ident('c' + str(i))} AS VARCHAR) AS {_ident(k)}" for i, k in enumerate(keys))
-            if rows:
-                values = ", ".join("(" + ", ".join(_sql_str(v) for v in p.values) + ")" for p in rows)
-                body = f"SELECT {cols} FROM (VALUES {values}) AS v({', '.join(_ident('c' + str(i)) for i in range(len(keys)))})"
-            else:
-                body = "SELECT " + ", ".join(f"CAST(NULL AS VARCHAR) AS {_ident(k)}" for k in keys) + " WHERE false"
-            self.con.execute(f"CREATE OR REPLACE VIEW {_ident(name + '$partitions')} AS {body}")
+        structure = json.dumps({keyed[col]: _structure(htype, mappings) for col, htype in parsed})
+        line_json = "CASE WHEN ltrim(line) LIKE '{%' THEN CAST(line AS JSON) END"  # else a row of NULLs
+        if decl.case_insensitive:  # lower-case the top-level keys; equal keys fail ("Map keys must be unique")
+            line_json = (
+                "CAST(map_from_entries(list_transform(json_keys(__j), lambda k: "
+                "{'key': lower(k), 'value': json_extract(__j, '$.\"' || k || '\"')})) AS JSON)"
+            ).replace("__j", f"({line_json})")
+        hive_types = "{" + ", ".join(f"{_sql_str(k)}: 'VARCHAR'" for k in keys) + "}"
+        reader = (
+            f"read_csv([{', '.join(_sql_str(f) for f in files)}], columns = {{'line': 'VARCHAR'}}, "
+            "delim = chr(1), quote = '', escape = '', header = false, auto_detect = false, "
+            f"filename = true, max_line_size = {MAX_LINE_BYTES}, buffer_size = {2 * MAX_LINE_BYTES}"
+            + (f", hive_partitioning = true, hive_types = {hive_types}" if keys else "")
+            + ")"
+        )
+        select = ", ".join(
+            [f"__row.{_ident(keyed[col])} AS {_ident(col)}" for col, _ in parsed]
+            + [_ident(k) for k in keys]
+            + ["'s3://' || url_decode(parse_filename(filename)) AS \"$path\""]
+        )
+        return (
+            f"SELECT {select} FROM (SELECT *, json_transform({line_json}, {_sql_str(structure)}) AS __row "
+            f"FROM {reader})"
+        )
+
+    @staticmethod
+    def _empty_sql(parsed, keys: list[str], mappings: dict[str, str]) -> str:
+        select = ", ".join(
+            [f"CAST(NULL AS {_duck_type(htype, mappings)}) AS {_ident(col)}" for col, htype in parsed]
+            + [f"CAST(NULL AS VARCHAR) AS {_ident(k)}" for k in keys]
+            + ['CAST(NULL AS VARCHAR) AS "$path"']
+        )
+        return f"SELECT {select} WHERE false"
 
     # ------------------------------------------------------------ SQL
     def translate(self, sql: str) -> str:

@@ -43,7 +43,9 @@ RULE_PATCH = "ec2-managedinstance-patch-compliance-status-check"
 RANK = {"NON_COMPLIANT": 4, "COMPLIANT": 3, "INSUFFICIENT_DATA": 2, "NOT_APPLICABLE": 1}
 STATE_CODES = {"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48, "stopping": 64, "stopped": 80}
 
-# (profile, state, managed-rule results, SSM info?, patch summary?, patch-rule result, status)
+# (profile, EC2 state, results of the managed-by-SSM rule deployments (plain, conformance-pack copy),
+#  SSM instance information: current/stale/None, patch summary: clean/missing/failed/pending/None,
+#  result of the patch compliance rule)
 PROFILES = (
     ("compliant", "running", ("COMPLIANT",), "current", "clean", "COMPLIANT"),
     ("missing", "running", ("COMPLIANT",), "current", "missing", "NON_COMPLIANT"),
@@ -264,8 +266,8 @@ class _Generator:
             return []
         spelled = self.rng.choice(
             (
-                {"MISSING": "Missing", "FAILED": "Failed", "PENDING": "InstalledPendingReboot", "INSTALLED": "Installed",
-                 "NA": "NotApplicable", "OTHER": "InstalledOther"},
+                {"MISSING": "Missing", "FAILED": "Failed", "PENDING": "InstalledPendingReboot",
+                 "INSTALLED": "Installed", "NA": "NotApplicable", "OTHER": "InstalledOther"},
                 {"MISSING": "MISSING", "FAILED": "FAILED", "PENDING": "INSTALLED_PENDING_REBOOT",
                  "INSTALLED": "INSTALLED", "NA": "NOT_APPLICABLE", "OTHER": "INSTALLED_OTHER"},
             )
@@ -688,8 +690,9 @@ class _Generator:
                         changed = [i for i in here if not i.removed][:3]
                         history = [it for inst in changed for it in self.instance_items(inst, 7, moment)[:1]]
                         self.write_history(account, region, day, history)
-        for node in [i.ssm for i in instances if i.ssm] + hybrid if spec.ssm_files else []:
-            self.write_ssm(node)
+        if spec.ssm_files:
+            for node in [i.ssm for i in instances if i.ssm] + hybrid:
+                self.write_ssm(node)
         truth = compute_truth(instances, hybrid, latest, latest_dt, latest_moment)
         return Fixture(self.root, spec, truth, instances, hybrid, self.snapshot_files)
 
@@ -762,7 +765,9 @@ def compute_truth(instances, hybrid, latest, latest_dt, latest_moment) -> Truth:
     for node in hybrid:
         day = date.fromisoformat(latest_dt[(node.account, node.region)])
         moment = latest_moment[(node.account, node.region)]
-        configpc.append((node.account, node.region, node.node_id, node.patch_result, moment - timedelta(minutes=4), day))
+        configpc.append(
+            (node.account, node.region, node.node_id, node.patch_result, moment - timedelta(minutes=4), day)
+        )
 
     def counts(node: SsmNode | None):
         if node is None or node.summary is None:

@@ -48,8 +48,7 @@ def assert_same_rows(got, expected, label: str = "") -> None:
         extra = [r for r in got if r not in expected][:5]
         missing = [r for r in expected if r not in got][:5]
         pytest.fail(
-            f"{label}: {len(got)} rows, expected {len(expected)}\n"
-            f"  unexpected: {extra}\n  missing:    {missing}"
+            f"{label}: {len(got)} rows, expected {len(expected)}\n  unexpected: {extra}\n  missing:    {missing}"
         )
 
 

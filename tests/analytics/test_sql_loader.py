@@ -26,7 +26,7 @@ def test_config_partitions_are_the_snapshot_folders(engine, fixture_tree):
     _, rows = engine.query('SELECT accountid, region, dt FROM "config_snapshot$partitions"')
     folders = {p.parent for p in fixture_tree.root.rglob("*_ConfigSnapshot_*.json.gz")}
     assert len(rows) == len(folders)
-    for account, region, dt in rows:
+    for _, _, dt in rows:
         assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", dt)  # zero-padded, sortable
     locations = {p.location for p in engine.catalog_partitions["config_snapshot"]}
     assert any(re.search(r"/2025/9/\d+/ConfigSnapshot/$", loc) for loc in locations)  # real unpadded folders
@@ -179,10 +179,13 @@ def test_case_insensitive_duplicate_keys_fail_the_query(tmp_path):
     )  # fmt: skip
     folder = tmp_path / "b" / "t"
     folder.mkdir(parents=True)
-    (folder / "ok.json").write_text('{"Name":"a","N":"7"}\nnot json at all\n{"NAME":"c","n":8.0e0}\n')
+    (folder / "ok.json").write_text(
+        '{"Name":"a","N":"7"}\nnot json at all\n{"NAME":"c","n":8.0e0}\n{"name":{"x":1},"n":"abc"}\n'
+    )
     eng = LocalAthena({"t": decl}, {"b": tmp_path / "b"}, tmp_path / "w", threads=1).build()
     _, rows = eng.query("SELECT name, n FROM t")
-    assert sorted(rows, key=repr) == sorted([("a", 7), (None, None), ("c", 8)], key=repr)
+    expected = [("a", 7), (None, None), ("c", 8), ('{"x":1}', None)]
+    assert sorted(rows, key=repr) == sorted(expected, key=repr)
     (folder / "dup.json").write_text('{"Name":"a","name":"b"}\n')
     eng.build()
     with pytest.raises(duckdb.Error, match="unique"):
@@ -224,19 +227,35 @@ def test_views_read_only_the_latest_partitions(engine, fixture_tree):
     assert full["files_read"] == fixture_tree.snapshot_files
 
 
-@pytest.mark.parametrize("stale_days, histories", [(0, (1, 6)), (2, (3, 8))])
-def test_rows_scanned_do_not_grow_with_history(tmp_path, stale_days, histories):
+@pytest.mark.parametrize(
+    "stale_days, histories, prefix", [(0, (1, 6), ""), (2, (3, 8), "o-a1b2c3d4e5/")], ids=["fresh", "stale"]
+)
+def test_rows_scanned_do_not_grow_with_history(tmp_path, stale_days, histories, prefix):
     """Same scan for a short and a long history. With a stale account x region, Trino's per-column dynamic
     filter domains also admit the other partitions of its older date: bounded, but only once the history
-    reaches back that far (hence 3 vs 8 days there)."""
+    reaches back that far (hence 3 vs 8 days there). The second case also puts the Config deliveries under
+    a key prefix (Control Tower style)."""
     scanned = {}
     for days in histories:
         spec = testing.FixtureSpec(
-            days=days, instances=4, hybrid=1, removed=0, all_inventory_types=False, stale_days=stale_days
-        )
+            days=days, instances=4, hybrid=1, removed=0, all_inventory_types=False, stale_days=stale_days,
+            config_prefix=prefix,
+        )  # fmt: skip
         fx = testing.generate(tmp_path / f"tree{days}", spec)
         eng = testing.open_engine(fx, workdir=tmp_path / f"w{days}", views=(), threads=1)
         scanned[days] = {v: eng.profile(testing.view_sql(v))["rows_scanned"] for v in ("configmic", "configpc")}
         assert fx.snapshot_files >= days * 4
+        lib.assert_same_rows(eng.query(testing.view_sql("configmic"))[1], fx.truth.configmic, f"{days} days")
         eng.close()
     assert scanned[histories[0]] == scanned[histories[1]]
+
+
+def test_fixture_is_deterministic(tmp_path):
+    spec = testing.FixtureSpec(days=2, instances=5, hybrid=1)
+    trees = [testing.generate(tmp_path / name, spec) for name in ("a", "b")]
+    files = [
+        {p.relative_to(tmp_path / name).as_posix(): p.read_bytes() for p in (tmp_path / name).rglob("*") if p.is_file()}
+        for name in ("a", "b")
+    ]
+    assert files[0] == files[1] and len(files[0]) > 20
+    assert trees[0].truth == trees[1].truth

@@ -45,8 +45,11 @@ MUTATIONS = {
         "LIKE '%ec2-managedinstance-patch-compliance-status-check%'",
         "= 'ec2-managedinstance-patch-compliance-status-check'",
     ),
-    "configpc/second-path-element": ("configpc", "regexp_extract(ci.resourceid, '[^/]+$')",
-                                     "split_part(ci.resourceid, '/', 2)"),  # fmt: skip
+    "configpc/second-path-element": (
+        "configpc",
+        "regexp_extract(ci.resourceid, '[^/]+$')",
+        "split_part(ci.resourceid, '/', 2)",
+    ),  # fmt: skip
     # items
     "configmic/deleted-items": ("configmic", NOT_DELETED, ""),
     "configmic/lower-case-name-tag-first": (
@@ -56,8 +59,11 @@ MUTATIONS = {
     ),
     # patch
     "patch/association-lines": ("patch", "WHERE lower(compliancetype) = 'patch'", "WHERE true"),
-    "patch/case-sensitive-state": ("patch", "CASE upper(regexp_replace(patchstate, '[^A-Za-z]', ''))",
-                                   "CASE patchstate"),  # fmt: skip
+    "patch/case-sensitive-state": (
+        "patch",
+        "CASE upper(regexp_replace(patchstate, '[^A-Za-z]', ''))",
+        "CASE patchstate",
+    ),  # fmt: skip
     # instance_compliance
     "instance_compliance/no-hybrid-nodes": ("instance_compliance", "resourceid LIKE 'mi-%'", "resourceid LIKE 'zz-%'"),
     "instance_compliance/terminated-hybrid-nodes": (

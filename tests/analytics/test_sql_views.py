@@ -90,9 +90,7 @@ def test_latest_snapshot_wins(view_rows, fixture_tree):
     for inst in current:
         assert mic[inst.instance_id]["instance_state"] == inst.state
         assert mic[inst.instance_id]["instance_name"] == inst.name
-    same_day = [
-        p for p in fixture_tree.root.rglob("*_ConfigSnapshot_*.json.gz") if "/2025/10/2/" in p.as_posix()
-    ]
+    same_day = [p for p in fixture_tree.root.rglob("*_ConfigSnapshot_*.json.gz") if "/2025/10/2/" in p.as_posix()]
     assert len(same_day) > len(fixture_tree.spec.accounts)  # two snapshot files on the latest day
 
 
