@@ -60,7 +60,7 @@ def build_central(member: Template | None = None) -> Template:
         log_retention=params["LogRetentionDays"],
         kms_key=params["KmsKeyArn"],
     )
-    config.add_aggregator(template)
+    config.add_aggregator(template, params["CreateOrganizationAggregator"])
     qs = quicksight.add_quicksight(
         template,
         workgroup=workgroup,

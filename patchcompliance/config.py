@@ -34,6 +34,7 @@ RECORDED_TYPES = (
     "AWS::Config::ResourceCompliance",
 )
 HAS_EMAIL = "HasNotificationEmail"
+CREATE_AGGREGATOR = "CreateOrganizationAggregator"
 PATCH_RULE_SUPPORTED = "PatchComplianceRuleSupported"
 HAS_KMS = "HasKmsKey"
 
@@ -45,12 +46,14 @@ class MemberConfig:
     rules: list
 
 
-def add_aggregator(template: Template) -> ConfigurationAggregator:
-    """Organisation-wide aggregator over all regions (the central account must be the management account
-    or a delegated administrator for AWS Config)."""
+def add_aggregator(template: Template, create) -> ConfigurationAggregator:
+    """Organisation-wide aggregator over all regions, when the `create` parameter is true (the central account
+    must then be the management account or a delegated administrator for AWS Config)."""
+    template.add_condition(CREATE_AGGREGATOR, Equals(Ref(create), "true"))
     role = template.add_resource(
         Role(
             c.CONFIG_AGGREGATOR_ROLE,
+            Condition=CREATE_AGGREGATOR,
             Description="Lets AWS Config read the organisation's accounts for the aggregator",
             AssumeRolePolicyDocument=policies.assume_role("config", source_account=True),
             ManagedPolicyArns=[Sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSConfigRoleForOrganizations")],
@@ -59,6 +62,7 @@ def add_aggregator(template: Template) -> ConfigurationAggregator:
     return template.add_resource(
         ConfigurationAggregator(
             c.CONFIG_AGGREGATOR,
+            Condition=CREATE_AGGREGATOR,
             ConfigurationAggregatorName=Sub("${AWS::StackName}-organization"),
             OrganizationAggregationSource=OrganizationAggregationSource(
                 AllAwsRegions=True, RoleArn=GetAtt(role, "Arn")

@@ -238,6 +238,12 @@ CENTRAL_SPECS: tuple[Spec, ...] = (
         default=10, min_value=0, max_value=100, constraint="must be 0 to 100",
     ),
     Spec(
+        "CreateOrganizationAggregator", G_ANALYTICS, "Create organisation Config aggregator",
+        "true needs this account to be the organisation's management account or AWS Config delegated "
+        "administrator; false skips the aggregator (the Athena views do not use it).",
+        default="true", allowed_values=("true", "false"), constraint="must be true or false",
+    ),
+    Spec(
         "DatabaseName", G_ANALYTICS, "Glue database name", "Glue/Athena database for the tables and views.",
         default="patch_compliance", pattern=r"^[a-z][a-z0-9_]{0,254}$",
         constraint="must start with a lower-case letter and contain only a-z, 0-9 and _",
