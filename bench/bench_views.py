@@ -10,8 +10,10 @@ case-sensitive SerDe: unnest configurationitems twice (ResourceCompliance items 
 ec2-instance-managed-by-systems-manager rule x every item), match the instance ID, and GROUP BY it over every
 day and snapshot in the table. SEED_CONFIGMIC_TRINO is that query in Athena's dialect; the bench runs
 SEED_CONFIGMIC, the same query in DuckDB's per-row (streaming) unnest form -- see the note there. Ours:
-patchcompliance/sql/configmic.sql (latest partition per account x region from "config_snapshot$partitions",
-latest file of that day, one unnest), through the engine (sqlglot translation + emulated partition pruning).
+patchcompliance/sql/configmic.sql over the base view config_latest_items.sql (latest partition per account x
+region from "config_snapshot$partitions", latest file of that day, one unnest), through the engine (sqlglot
+translation + emulated partition pruning, applied when the base view is created: its creation time is added
+to each of ours' runs).
 
 History lengths 1, 7 and 30 days are the same tree with the catalog holding only the last N days'
 partitions (a bucket with N days of history). Each query runs in a fresh process: seconds (translation,
@@ -106,7 +108,16 @@ def _measure(root: str, spec, history: int, sql: str, trino: bool, repeat: int, 
     partitions[:] = [p for p in partitions if p.values[2] >= cutoff]
     engine.build()
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    runs = [engine.profile(sql, trino=trino) for _ in range(repeat)]
+    runs = []
+    for _ in range(repeat):
+        created = 0.0
+        if trino:  # ours reads the base view config_latest_items: (re)create it, pruning included, in each run
+            start = time.perf_counter()
+            engine.create_view("config_latest_items", testing.view_sql("config_latest_items"))
+            created = time.perf_counter() - start
+        run = engine.profile(sql, trino=trino)
+        run["seconds"] += created
+        runs.append(run)
     _, rows = engine.query(sql, trino=trino)
     result = dict(runs[0])
     result["seconds"] = statistics.median(r["seconds"] for r in runs)

@@ -25,13 +25,16 @@ ATHENA_VIEWS_ROLE = "AthenaViewsRole"
 ATHENA_VIEWS_DLQ = "AthenaViewsDeadLetterQueue"  # CloudFormation invokes custom resources asynchronously
 # Named query per view; the seed's AthenaConfigMICVNamedQuery is the one for configmic.
 NAMED_QUERY_IDS = {
+    "config_latest_items": "AthenaConfigLatestItemsNamedQuery",
     "configmic": "AthenaConfigMICVNamedQuery",
     "configpc": "AthenaConfigPCNamedQuery",
     "patch": "AthenaPatchNamedQuery",
     "instance_tags": "AthenaInstanceTagsNamedQuery",
     "instance_compliance": "AthenaInstanceComplianceNamedQuery",
 }
-VIEW_ORDER = ("configmic", "configpc", "patch", "instance_tags", "instance_compliance")
+VIEW_ORDER = ("config_latest_items", "configmic", "configpc", "patch", "instance_tags", "instance_compliance")
+# The views for consumers (QuickSight); config_latest_items is the shared base of configmic, configpc, instance_tags.
+PUBLIC_VIEWS = tuple(name for name in VIEW_ORDER if name != "config_latest_items")
 
 PARTITIONING_FUNCTION = "PartitioningFunction"
 PARTITIONING_ROLE = "LambdaExecutionRole"  # seed ID, now the partitioning function's role

@@ -1,5 +1,6 @@
 -- configpc: one row per managed node (EC2 i-... and hybrid mi-...) with its patch compliance, from the
--- latest AWS Config snapshot of each account x region (latest-snapshot method: see configmic.sql).
+-- latest AWS Config snapshot of each account x region (config_latest_items; latest-snapshot method: see
+-- config_latest_items.sql).
 --
 -- Source: AWS::Config::ResourceCompliance items whose target is an AWS::SSM::PatchCompliance resource; their
 -- resourceId is AWS::SSM::PatchCompliance/AWS::SSM::ManagedInstanceInventory/<node id>, and the node ID is the
@@ -9,47 +10,25 @@
 -- EC2_MANAGEDINSTANCE_PATCH_COMPLIANCE_STATUS_CHECK; contains-match so prefixed or suffixed deployments
 -- count). Several matching entries: the worst wins, NON_COMPLIANT > COMPLIANT > INSUFFICIENT_DATA >
 -- NOT_APPLICABLE. Nodes without such an entry have no row.
-WITH latest_partition AS (
-    SELECT accountid, region, max(dt) AS dt
-    FROM "config_snapshot$partitions"
-    GROUP BY accountid, region
-),
-latest_snapshot AS (
-    SELECT accountid, region, dt, configurationitems
-    FROM (
-        SELECT
-            c.accountid,
-            c.region,
-            c.dt,
-            c.configurationitems,
-            row_number() OVER (PARTITION BY c.accountid, c.region ORDER BY c."$path" DESC) AS file_rank
-        FROM config_snapshot AS c
-        JOIN latest_partition AS l
-            ON c.accountid = l.accountid AND c.region = l.region AND c.dt = l.dt
-    ) AS ranked
-    WHERE file_rank = 1
-),
-items AS (
+WITH items AS (
     SELECT
-        s.accountid,
-        s.region,
-        s.dt,
-        regexp_extract(ci.resourceid, '[^/]+$') AS instance_id,
-        ci.configurationitemcapturetime AS capture_time,
+        account_id,
+        region,
+        dt,
+        regexp_extract(resource_id, '[^/]+$') AS instance_id,
+        capture_time,
         transform(
             filter(
-                CAST(json_extract(ci.configuration, '$.configRuleList') AS array(json)),
+                CAST(json_extract(configuration, '$.configRuleList') AS array(json)),
                 r -> json_extract_scalar(r, '$.configRuleName')
                     LIKE '%ec2-managedinstance-patch-compliance-status-check%'
             ),
             r -> json_extract_scalar(r, '$.complianceType')
         ) AS rule_results
-    FROM latest_snapshot AS s
-    CROSS JOIN UNNEST(s.configurationitems) AS t (ci)
+    FROM config_latest_items
     WHERE
-        ci.resourcetype = 'AWS::Config::ResourceCompliance'
-        AND ci.resourceid LIKE 'AWS::SSM::PatchCompliance/%'
-        AND coalesce(ci.configurationitemstatus, '') NOT LIKE 'ResourceDeleted%'
+        resource_type = 'AWS::Config::ResourceCompliance'
+        AND resource_id LIKE 'AWS::SSM::PatchCompliance/%'
 ),
 ranked_items AS (
     SELECT
@@ -63,7 +42,7 @@ ranked_items AS (
     FROM items
 )
 SELECT
-    accountid AS account_id,
+    account_id,
     region,
     instance_id,
     CASE max(patch_rank)
@@ -75,5 +54,5 @@ SELECT
     max(CAST(from_iso8601_timestamp(capture_time) AS timestamp)) AS capture_time,
     CAST(dt AS date) AS snapshot_date
 FROM ranked_items
-GROUP BY accountid, region, dt, instance_id
+GROUP BY account_id, region, dt, instance_id
 HAVING max(patch_rank) IS NOT NULL

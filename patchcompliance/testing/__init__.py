@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..constants import VIEW_ORDER
+from ..constants import PUBLIC_VIEWS, VIEW_ORDER
 from ..render import view_sql  # the SELECT exactly as the AthenaViews custom resource receives it
 from .catalog import TableDecl, bind_roles, glue_tables, template_with_glue_tables
 from .engine import LocalAthena
@@ -17,6 +17,7 @@ __all__ = [
     "Fixture",
     "FixtureSpec",
     "LocalAthena",
+    "PUBLIC_VIEWS",
     "SQL_DIR",
     "TableDecl",
     "Truth",
@@ -36,7 +37,8 @@ def open_engine(
     threads: int | None = None,
 ) -> LocalAthena:
     """Engine over a fixture: tables from `template` (default: committed template, else built in-process),
-    Config partitions registered as the PartitioningFunction would, views created in order."""
+    Config partitions registered as the PartitioningFunction would, views created in order (a view reading
+    another, like configmic reading config_latest_items, needs that one in `views` too, before it)."""
     if template is None:
         template, _ = template_with_glue_tables()
     spec = fixture.spec

@@ -213,9 +213,14 @@ def test_gzip_and_hidden_objects(tmp_path):
 
 # ---------------------------------------------------------------- dynamic partition pruning
 def test_views_read_only_the_latest_partitions(engine, fixture_tree):
-    """configmic scans the snapshot files of the pruned partitions only (Trino's per-column domains)."""
-    metrics = engine.profile(testing.view_sql("configmic"))
+    """configmic scans the snapshot files of the pruned partitions only (Trino's per-column domains). The join
+    on "config_snapshot$partitions" is in the base view config_latest_items: creating it applies the pruning
+    (logged), and configmic reads the base table through it (its scan is counted)."""
+    logged = len(engine.pruning_log)
+    engine.create_view("config_latest_items", testing.view_sql("config_latest_items"))
+    assert len(engine.pruning_log) == logged + 1 and engine.pruning_log[-1]["table"] == "config_snapshot"
     domains = engine.pruning_log[-1]["domains"]
+    metrics = engine.profile(testing.view_sql("configmic"))
     pruned = [
         p for p in engine.catalog_partitions["config_snapshot"]
         if all(v in domains[k] for k, v in zip(("accountid", "region", "dt"), p.values, strict=True))
@@ -242,7 +247,8 @@ def test_rows_scanned_do_not_grow_with_history(tmp_path, stale_days, histories, 
             config_prefix=prefix,
         )  # fmt: skip
         fx = testing.generate(tmp_path / f"tree{days}", spec)
-        eng = testing.open_engine(fx, workdir=tmp_path / f"w{days}", views=(), threads=1)
+        eng = testing.open_engine(fx, workdir=tmp_path / f"w{days}", views=("config_latest_items",), threads=1)
+        assert [entry["table"] for entry in eng.pruning_log] == ["config_snapshot"]  # the base view prunes
         scanned[days] = {v: eng.profile(testing.view_sql(v))["rows_scanned"] for v in ("configmic", "configpc")}
         assert fx.snapshot_files >= days * 4
         lib.assert_same_rows(eng.query(testing.view_sql("configmic"))[1], fx.truth.configmic, f"{days} days")

@@ -1,6 +1,10 @@
 """The ground-truth comparisons can fail: each plausible mistake in a view changes its rows on the fixture.
 
 Every mutation is a textual edit (or several) of the real SQL, asserted to apply, run through the same engine.
+Mutations of the latest-snapshot logic and of the deleted-items filter edit the shared base view
+config_latest_items: the mutated view replaces it on the engine (DuckDB views bind late, so the dependent
+views read it) and the dependent view named by the mutation is compared with its truth; the original base
+view is always restored (the engine fixture is shared by the session).
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ GLOBAL_LATEST = """    SELECT accountid, region, (SELECT max(dt) FROM "config_sn
 PER_PARTITION_LATEST = """    SELECT accountid, region, max(dt) AS dt
     FROM "config_snapshot$partitions"
     GROUP BY accountid, region"""
-NOT_DELETED = "AND coalesce(ci.configurationitemstatus, '') NOT LIKE 'ResourceDeleted%'"
+NOT_DELETED = "WHERE coalesce(ci.configurationitemstatus, '') NOT LIKE 'ResourceDeleted%'"
+BASE = "config_latest_items"
 
-MUTATIONS = {
+# mutation -> (dependent view compared with its truth, edit(s) of config_latest_items.sql)
+BASE_MUTATIONS = {
     # latest snapshot
     "configmic/oldest-partition": ("configmic", "max(dt) AS dt", "min(dt) AS dt"),
     "configmic/global-latest-day": ("configmic", PER_PARTITION_LATEST, GLOBAL_LATEST),
@@ -28,6 +34,12 @@ MUTATIONS = {
     "configpc/earliest-file-of-the-day": ("configpc", 'c."$path" DESC', 'c."$path" ASC'),
     "instance_tags/oldest-partition": ("instance_tags", "max(dt) AS dt", "min(dt) AS dt"),
     "instance_tags/every-file-of-the-day": ("instance_tags", "WHERE file_rank = 1", "WHERE file_rank >= 1"),
+    # items
+    "configmic/deleted-items": ("configmic", NOT_DELETED, ""),
+}
+
+# mutation -> (view, edit(s) of its own SQL file)
+MUTATIONS = {
     # rule matching and precedence
     "configmic/exact-rule-name": (
         "configmic",
@@ -37,7 +49,7 @@ MUTATIONS = {
     "configmic/overall-compliance-type": (
         "configmic",
         "r -> json_extract_scalar(r, '$.complianceType')",
-        "r -> json_extract_scalar(ci.configuration, '$.complianceType')",
+        "r -> json_extract_scalar(configuration, '$.complianceType')",
     ),
     "configmic/best-result-wins": ("configmic", "THEN 4\n", "THEN 0\n"),
     "configpc/exact-rule-name": (
@@ -47,11 +59,10 @@ MUTATIONS = {
     ),
     "configpc/second-path-element": (
         "configpc",
-        "regexp_extract(ci.resourceid, '[^/]+$')",
-        "split_part(ci.resourceid, '/', 2)",
+        "regexp_extract(resource_id, '[^/]+$')",
+        "split_part(resource_id, '/', 2)",
     ),  # fmt: skip
     # items
-    "configmic/deleted-items": ("configmic", NOT_DELETED, ""),
     "configmic/lower-case-name-tag-first": (
         "configmic",
         "coalesce(element_at(tags, 'Name'), element_at(tags, 'name'))",
@@ -94,13 +105,39 @@ MUTATIONS = {
 }
 
 
-@pytest.mark.parametrize("mutation", list(MUTATIONS))
-def test_mutated_view_differs_from_ground_truth(mutation, engine, fixture_tree):
-    view, old, new = MUTATIONS[mutation]
+def _mutated(view: str, mutation: str, old, new) -> str:
     sql = testing.view_sql(view)
     edits = zip([old] if isinstance(old, str) else old, [new] if isinstance(new, str) else new, strict=True)
     for before, after in edits:
         assert sql.count(before) == 1, f"mutation {mutation} does not apply"
         sql = sql.replace(before, after)
-    _, rows = engine.query(sql)
+    return sql
+
+
+@pytest.mark.parametrize("mutation", list(MUTATIONS))
+def test_mutated_view_differs_from_ground_truth(mutation, engine, fixture_tree):
+    view, old, new = MUTATIONS[mutation]
+    _, rows = engine.query(_mutated(view, mutation, old, new))
     assert lib.sorted_rows(rows) != lib.sorted_rows(getattr(fixture_tree.truth, view)), mutation
+
+
+@pytest.mark.parametrize("mutation", list(BASE_MUTATIONS))
+def test_mutated_base_view_changes_the_dependent_view(mutation, engine, fixture_tree):
+    view, old, new = BASE_MUTATIONS[mutation]
+    mutated = _mutated(BASE, mutation, old, new)
+    _, before = engine.query(f'SELECT * FROM "{view}"', trino=False)
+    lib.assert_same_rows(before, getattr(fixture_tree.truth, view), f"{view} before {mutation}")
+    try:
+        engine.create_view(BASE, mutated)
+        _, rows = engine.query(f'SELECT * FROM "{view}"', trino=False)
+    finally:
+        engine.create_view(BASE, testing.view_sql(BASE))
+    assert lib.sorted_rows(rows) != lib.sorted_rows(getattr(fixture_tree.truth, view)), mutation
+    _, after = engine.query(f'SELECT * FROM "{view}"', trino=False)
+    lib.assert_same_rows(after, getattr(fixture_tree.truth, view), f"{view} restored after {mutation}")
+
+
+def test_mutations_are_named_after_the_view_they_break():
+    assert set(MUTATIONS).isdisjoint(BASE_MUTATIONS)
+    for name, (view, *_) in {**MUTATIONS, **BASE_MUTATIONS}.items():
+        assert name.split("/")[0] == view, name
