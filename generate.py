@@ -16,11 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from patchcompliance import docs
-from patchcompliance.central import build_central
-from patchcompliance.constants import TEMPLATE_BODY_LIMIT, TEMPLATE_S3_LIMIT
-from patchcompliance.member import build_member
-from patchcompliance.render import to_yaml
+from patchcompliance.constants import TEMPLATE_BODY_LIMIT, TEMPLATE_S3_LIMIT  # no third-party imports
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -29,13 +25,29 @@ CENTRAL = "patch-compliance.yaml"
 MEMBER = "patch-compliance-member.yaml"
 
 
+def _require_dependencies() -> None:
+    """A clear message instead of a traceback when run outside the virtualenv."""
+    try:
+        import awacs  # noqa: F401
+        import troposphere  # noqa: F401
+    except ImportError as err:
+        sys.exit(f"error: {err}; run 'make templates' (creates .venv, installs everything) or use .venv/bin/python")
+
+
 def build_all() -> dict:
+    _require_dependencies()
+    from patchcompliance.central import build_central
+    from patchcompliance.member import build_member
+
     member = build_member()
     return {CENTRAL: build_central(member), MEMBER: member}
 
 
 def render_all(templates: dict | None = None) -> dict[str, str]:
-    return {name: to_yaml(template) for name, template in (templates or build_all()).items()}
+    templates = templates or build_all()
+    from patchcompliance.render import to_yaml
+
+    return {name: to_yaml(template) for name, template in templates.items()}
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -96,6 +108,8 @@ def main(argv=None) -> int:
     for name, text in rendered.items():
         write_atomically(args.output_dir / name, text)
     if args.readme:
+        from patchcompliance import docs
+
         generated = docs.sections(templates[CENTRAL].to_dict(), templates[MEMBER].to_dict())
         write_atomically(README, docs.update_readme(README.read_text(encoding="utf-8"), generated))
     return 0
