@@ -78,7 +78,7 @@ def build_central(member: Template | None = None) -> Template:
         member_body=member_body,
         params=params,
         buckets=buckets,
-        depends_on=[template.resources[c.CONFIG_BUCKET_POLICY], template.resources[c.DATASYNC_BUCKET_POLICY]],
+        depends_on=buckets.delivery_policies,
     )
     parameters.set_interface(
         template, specs, extra_groups=[("QuickSight", [p.title for p in qs["parameters"]], qs["labels"])]

@@ -207,10 +207,3 @@ def kms_via_s3_statement(kms_key, *, any_region: bool = False) -> Statement:
 def conditional_policy(condition: str, name: str, *statements) -> If:
     """An inline role policy that exists only when `condition` holds (e.g. HasKmsKey)."""
     return If(condition, Policy(PolicyName=name, PolicyDocument=document(*statements)), NoValue)
-
-
-def read_objects_statement(bucket, path: str = "*") -> list[Statement]:
-    return [
-        Statement(Effect=Allow, Action=[s3.GetBucketLocation, s3.ListBucket], Resource=[bucket_arn(bucket)]),
-        Statement(Effect=Allow, Action=[s3.GetObject], Resource=[objects_arn(bucket, path)]),
-    ]

@@ -53,7 +53,6 @@ from troposphere import quicksight as qs
 
 from . import policies
 from .athena import RESULTS_PREFIX
-from .constants import ATHENA_VIEWS
 
 # ---------------------------------------------------------------- logical IDs
 QUICKSIGHT_ROLE = "QuickSightRole"
@@ -96,10 +95,6 @@ QUICKSIGHT_UNSUPPORTED_REGIONS = (
     "mx-central-1",
     "us-west-1",
 )
-
-# The central template's optional bucket key (parameters.py / storage.py), used when the caller passes none.
-KMS_KEY_PARAMETER = "KmsKeyArn"
-KMS_CONDITION = "HasKmsKey"
 
 # ---------------------------------------------------------------- outputs
 DASHBOARD_URL_OUTPUT = "QuickSightDashboardUrl"
@@ -1024,19 +1019,14 @@ def add_quicksight(
     Parameters, resources and outputs are already added to `template`; the returned lists are for console
     parameter groups, labels and tests.
 
-    `kms_key` (optional): the KMS key parameter the buckets are encrypted with when `kms_condition` is true;
-    the role then gets kms:Decrypt/GenerateDataKey on that key, via S3 only. Default: the template's
-    KMS_KEY_PARAMETER and KMS_CONDITION when both exist.
+    `kms_key`, `kms_condition`: the KMS key parameter the buckets are encrypted with when `kms_condition` is
+    true; the role then gets kms:Decrypt/GenerateDataKey on that key, via S3 only. None: no KMS permissions.
 
-    `views` (optional): the resource that creates the Athena views; the datasets depend on it (SPICE ingests
-    at creation). Default: the template's ATHENA_VIEWS resource when it exists.
+    `views`: the resource that creates the Athena views; the datasets depend on it (SPICE ingests at
+    creation). None: no dependency.
     """
     params = _parameters(template)
     _conditions(template, condition)
-    if kms_key is None and KMS_KEY_PARAMETER in template.parameters and KMS_CONDITION in template.conditions:
-        kms_key, kms_condition = template.parameters[KMS_KEY_PARAMETER], KMS_CONDITION
-    if views is None:
-        views = template.resources.get(ATHENA_VIEWS)
     principal = principal_arn()
     account = Ref(AWS_ACCOUNT_ID)
     stack = "${AWS::StackName}"

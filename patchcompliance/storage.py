@@ -41,6 +41,7 @@ class Buckets:
     datasync: Bucket
     athena: Bucket
     access_logs: Bucket
+    delivery_policies: tuple[BucketPolicy, ...]  # what member stacks need before they deliver
 
 
 def _encryption(kms_key):
@@ -190,8 +191,10 @@ def add_buckets(template: Template, params: dict) -> Buckets:
     )
     accounts = params["AccountIds"]
     prefix = params["DataSyncPrefix"]
-    _policy(template, c.CONFIG_BUCKET_POLICY, config, policies.config_delivery_statements(config, accounts))
-    _policy(
+    config_policy = _policy(
+        template, c.CONFIG_BUCKET_POLICY, config, policies.config_delivery_statements(config, accounts)
+    )
+    datasync_policy = _policy(
         template,
         c.DATASYNC_BUCKET_POLICY,
         datasync,
@@ -204,7 +207,13 @@ def add_buckets(template: Template, params: dict) -> Buckets:
         access_logs,
         [policies.access_log_delivery_statement(access_logs, [config, datasync, athena])],
     )
-    return Buckets(config=config, datasync=datasync, athena=athena, access_logs=access_logs)
+    return Buckets(
+        config=config,
+        datasync=datasync,
+        athena=athena,
+        access_logs=access_logs,
+        delivery_policies=(config_policy, datasync_policy),
+    )
 
 
 def _policy(template: Template, logical_id: str, bucket: Bucket, statements: list) -> BucketPolicy:

@@ -46,7 +46,7 @@ def build_template(
 
     define_condition: define the enabled condition first (as qsmod.enabled_condition()); kms: the template has
     the KmsKeyArn parameter and HasKmsKey condition; pass_kms: hand them to add_quicksight explicitly;
-    views: a stand-in for the resource that creates the Athena views (found by its logical ID).
+    views: pass a stand-in for the resource that creates the Athena views.
     """
     template = Template(Description="QuickSight test template")
     template.set_version("2010-09-09")
@@ -92,8 +92,7 @@ def build_template(
             ),
         )
     )
-    if views:
-        template.add_resource(cloudformation.WaitConditionHandle(ATHENA_VIEWS))
+    views_resource = template.add_resource(cloudformation.WaitConditionHandle(ATHENA_VIEWS)) if views else None
     result = qsmod.add_quicksight(
         template,
         workgroup=workgroup,
@@ -104,6 +103,7 @@ def build_template(
         datasync_bucket=buckets["DataSyncBucket"],
         kms_key=kms_key if pass_kms else None,
         kms_condition=HAS_KMS if kms and pass_kms else None,
+        views=views_resource,
     )
     return template, result
 

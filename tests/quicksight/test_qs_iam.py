@@ -86,12 +86,11 @@ def test_resources_are_scoped_to_the_project(template_dict):
     assert allowed["kms:Decrypt"] == allowed["kms:GenerateDataKey"] == {"${KmsKeyArn}"}
 
 
-def test_kms_key_found_in_the_template_when_not_passed():
-    """The lead's central template has KmsKeyArn/HasKmsKey; add_quicksight uses them by default."""
-    template, _ = lib.build_template(pass_kms=False)
-    role = template.resources[qsmod.QUICKSIGHT_ROLE].to_dict()
-    (kms_policy,) = [p for p in role["Properties"]["Policies"] if "Fn::If" in p]
-    assert kms_policy["Fn::If"][0] == lib.HAS_KMS
+def test_kms_permissions_only_for_a_key_that_is_passed():
+    """Dependencies are passed explicitly: a KmsKeyArn parameter the caller does not hand over is not used."""
+    for template, _ in (lib.build_template(pass_kms=False), lib.build_template(kms=False)):
+        role = template.resources[qsmod.QUICKSIGHT_ROLE].to_dict()
+        assert [p["PolicyName"] for p in role["Properties"]["Policies"]] == ["athena-views"]
     template, _ = lib.build_template(kms=False)
     role = template.resources[qsmod.QUICKSIGHT_ROLE].to_dict()
     assert [p["PolicyName"] for p in role["Properties"]["Policies"]] == ["athena-views"]
