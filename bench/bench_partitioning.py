@@ -9,28 +9,19 @@ about a second). The code run is the one inlined in templates/patch-compliance.y
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import os
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from _common import testlib  # bench/ is on sys.path when a benchmark runs as a script
+
 BUCKET, DATABASE, TABLE = "pc-config", "patch_compliance", "config_snapshot"
 ACCOUNTS = [f"{111122220000 + k:012d}" for k in range(20)]
 REGIONS = ["eu-west-1", "us-east-1", "ap-southeast-2"]
 DAYS = [(2025, 3, d) for d in range(1, 8)]
 SNAPSHOTS_PER_DAY = 4
-
-
-def testlib():
-    spec = importlib.util.spec_from_file_location("fn_testlib", ROOT / "tests" / "functions" / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["fn_testlib"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def event(key: str) -> dict:
@@ -93,16 +84,7 @@ def main() -> int:
     descriptor = lib.template_environment("partitioning")["STORAGE_DESCRIPTOR"]
     with mock_aws():
         glue = boto3.client("glue")
-        glue.create_database(DatabaseInput={"Name": DATABASE})
-        glue.create_table(
-            DatabaseName=DATABASE,
-            TableInput={
-                "Name": TABLE,
-                "TableType": "EXTERNAL_TABLE",
-                "PartitionKeys": [{"Name": k, "Type": "string"} for k in ("accountid", "region", "dt")],
-                "StorageDescriptor": dict(json.loads(descriptor), Location=f"s3://{BUCKET}/"),
-            },
-        )
+        lib.create_config_table(glue, DATABASE, TABLE, BUCKET, json.loads(descriptor))
         os.environ.update(GLUE_DATABASE=DATABASE, CONFIG_TABLE=TABLE, STORAGE_DESCRIPTOR=descriptor)
 
         warm = lib.load_function("partitioning")

@@ -9,16 +9,15 @@ One run, printed as ratios; not a timed test.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import math
 import os
 import random
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from _common import testlib  # bench/ is on sys.path when a benchmark runs as a script
+
 NODES, HYBRID_SHARE, VANISHED_SHARE = 10_000, 0.03, 0.01
 PLATFORMS = [
     ("Linux", "Amazon Linux", "2023"),
@@ -28,15 +27,6 @@ PLATFORMS = [
     ("Windows", "Microsoft Windows Server 2019 Datacenter", "10.0.17763"),
 ]
 SCHEDULE = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
-
-
-def testlib():
-    """tests/functions/conftest.py: template loader, call hooks and fakes shared with the tests."""
-    spec = importlib.util.spec_from_file_location("fn_testlib", ROOT / "tests" / "functions" / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["fn_testlib"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def fleet(lib):

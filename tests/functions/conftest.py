@@ -350,3 +350,17 @@ def vanishing(ids) -> callable:
 
 def instance_ids(n: int, start: int = 0) -> list[str]:
     return [f"i-{k:017x}" for k in range(start, start + n)]
+
+
+def create_config_table(glue, database: str, table: str, bucket: str, descriptor: dict) -> None:
+    """The Config snapshot table as the central template declares it (partition keys, storage descriptor)."""
+    glue.create_database(DatabaseInput={"Name": database})
+    glue.create_table(
+        DatabaseName=database,
+        TableInput={
+            "Name": table,
+            "TableType": "EXTERNAL_TABLE",
+            "PartitionKeys": [{"Name": k, "Type": "string"} for k in ("accountid", "region", "dt")],
+            "StorageDescriptor": dict(descriptor, Location=f"s3://{bucket}/"),
+        },
+    )

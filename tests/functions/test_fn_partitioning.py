@@ -6,7 +6,15 @@ import types
 import boto3
 import pytest
 from botocore.exceptions import ReadTimeoutError
-from fn_testlib import REGION, FakeContext, Hooks, http_error, load_function, template_environment
+from fn_testlib import (
+    REGION,
+    FakeContext,
+    Hooks,
+    create_config_table,
+    http_error,
+    load_function,
+    template_environment,
+)
 
 BUCKET = "pc-config-123456789012"
 DATABASE, TABLE = "patch_compliance", "config_snapshot"
@@ -80,16 +88,7 @@ def s3_records(*keys: str) -> dict:
 def glue_table(aws, monkeypatch):
     descriptor = storage_descriptor()
     glue = boto3.client("glue", region_name=REGION)
-    glue.create_database(DatabaseInput={"Name": DATABASE})
-    glue.create_table(
-        DatabaseName=DATABASE,
-        TableInput={
-            "Name": TABLE,
-            "TableType": "EXTERNAL_TABLE",
-            "PartitionKeys": [{"Name": k, "Type": "string"} for k in ("accountid", "region", "dt")],
-            "StorageDescriptor": dict(descriptor, Location=f"s3://{BUCKET}/"),
-        },
-    )
+    create_config_table(glue, DATABASE, TABLE, BUCKET, descriptor)
     monkeypatch.setenv("GLUE_DATABASE", DATABASE)
     monkeypatch.setenv("CONFIG_TABLE", TABLE)
     monkeypatch.setenv("STORAGE_DESCRIPTOR", json.dumps(descriptor))

@@ -32,6 +32,17 @@ CENTRAL_TEMPLATE = ROOT / "templates" / "patch-compliance.yaml"
 LINT_REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
 ENABLED = "QuickSightEnabled"
 HAS_KMS = "HasKmsKey"
+# Every resource add_quicksight creates, in creation order.
+QUICKSIGHT_RESOURCE_IDS = [
+    qsmod.QUICKSIGHT_ROLE,
+    qsmod.DATA_SOURCE,
+    qsmod.PATCH_DATASET,
+    qsmod.BY_TAG_DATASET,
+    qsmod.PATCH_DATASET_REFRESH,
+    qsmod.BY_TAG_DATASET_REFRESH,
+    qsmod.ANALYSIS,
+    qsmod.DASHBOARD,
+]
 
 # pytest runs with --import-mode=importlib, so test modules cannot `import conftest`; they import this
 # module under a unique alias instead (conftest is always loaded before the tests of its directory).
@@ -414,3 +425,9 @@ def walk(node, path=()) -> Iterator[tuple[tuple, dict]]:
     elif isinstance(node, list):
         for index, item in enumerate(node):
             yield from walk(item, (*path, index))
+
+
+def dangling(template: dict) -> set[str]:
+    """Names the template's resources refer to that it no longer defines (pseudo parameters aside)."""
+    defined = set(template["Resources"]) | set(template.get("Parameters", {})) | set(template.get("Conditions", {}))
+    return {name for name in set(references(template["Resources"])) - defined if not name.startswith("AWS::")}

@@ -19,16 +19,7 @@ def test_returned_interface(built):
     assert all(template.parameters[p.title] is p for p in result["parameters"])
     assert set(result["labels"]) == set(PARAMETERS) and all(result["labels"].values())
     assert result["condition"] == lib.ENABLED
-    assert [r.title for r in result["resources"]] == [
-        qsmod.QUICKSIGHT_ROLE,
-        qsmod.DATA_SOURCE,
-        qsmod.PATCH_DATASET,
-        qsmod.BY_TAG_DATASET,
-        qsmod.PATCH_DATASET_REFRESH,
-        qsmod.BY_TAG_DATASET_REFRESH,
-        qsmod.ANALYSIS,
-        qsmod.DASHBOARD,
-    ]
+    assert [r.title for r in result["resources"]] == lib.QUICKSIGHT_RESOURCE_IDS
     assert all(template.resources[r.title] is r for r in result["resources"])
     assert [o.title for o in result["outputs"]] == [qsmod.DASHBOARD_URL_OUTPUT, qsmod.DASHBOARD_ARN_OUTPUT]
 
