@@ -1,0 +1,77 @@
+"""Template conditions: each name defined once, together with the expression that defines it.
+
+A `Cond` is the condition's name (a `str`, so it goes straight into `If(...)` and `Condition=`) plus its
+expression. A builder that uses a condition calls `cond.use(template)` first: that adds the condition, and every
+condition its expression refers to, unless the template has it already. So no module relies on another module
+having added a condition, and a name can never be defined twice with two meanings (`Cond` refuses it).
+
+Expressions refer to parameters by their `parameters.Spec` name; the template must have the parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from troposphere import Condition as CfnCondition
+from troposphere import Equals, Not, Or, Ref, Region, Template
+
+from . import constants as c
+
+_DEFINED: dict[str, Cond] = {}
+
+
+class Cond(str):
+    """A condition name with its expression; `requires` are conditions the expression refers to."""
+
+    expression: Callable[[], object]
+    requires: tuple[Cond, ...]
+
+    def __new__(cls, name: str, expression: Callable[[], object], requires: tuple[Cond, ...] = ()) -> Cond:
+        if name in _DEFINED:
+            raise ValueError(f"condition {name} is already defined")
+        self = super().__new__(cls, name)
+        self.expression = expression
+        self.requires = requires
+        _DEFINED[name] = self
+        return self
+
+    def use(self, template: Template) -> Cond:
+        """Add this condition (and what it refers to) to `template` unless present; return the name."""
+        for required in self.requires:
+            required.use(template)
+        if self not in template.conditions:
+            template.add_condition(str(self), self.expression())
+        return self
+
+    def ref(self) -> CfnCondition:
+        """`!Condition <name>`, for use inside another condition's expression."""
+        return CfnCondition(str(self))
+
+
+def defined() -> dict[str, Cond]:
+    """Every condition defined so far, by name (modules define theirs at import)."""
+    return dict(_DEFINED)
+
+
+def not_empty(parameter: str) -> Callable[[], object]:
+    return lambda: Not(Equals(Ref(parameter), ""))
+
+
+def is_empty(parameter: str) -> Callable[[], object]:
+    return lambda: Equals(Ref(parameter), "")
+
+
+def is_true(parameter: str) -> Callable[[], object]:
+    return lambda: Equals(Ref(parameter), "true")
+
+
+def region_not_in(regions: tuple[str, ...]) -> Callable[[], object]:
+    return lambda: Not(Or(*[Equals(Region, r) for r in regions]))
+
+
+HAS_KMS = Cond("HasKmsKey", not_empty("KmsKeyArn"))
+HAS_EMAIL = Cond("HasNotificationEmail", not_empty("NotificationEmail"))
+CREATE_INVENTORY = Cond("CreateInventoryAssociation", is_true("CreateInventoryAssociation"))
+CREATE_AGGREGATOR = Cond("CreateOrganizationAggregator", is_true("CreateOrganizationAggregator"))
+PATCH_RULE_SUPPORTED = Cond("PatchComplianceRuleSupported", region_not_in(c.PATCH_RULE_UNSUPPORTED_REGIONS))
+DEFAULT_ADMIN_ROLE = Cond("UseDefaultStackSetAdministrationRole", is_empty("StackSetAdministrationRoleArn"))
