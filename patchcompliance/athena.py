@@ -18,11 +18,11 @@ from troposphere.cloudformation import CustomResource
 
 from . import constants as c
 from . import policies
+from .conditions import HAS_KMS
 from .events import add_async_invoke_config, add_dead_letter_queue
 from .lambdas import add_function
 from .render import view_sql
 
-HAS_KMS = "HasKmsKey"
 RESULTS_PREFIX = "results/"
 TIMEOUT = 300  # Lambda timeout (s)
 SERVICE_TIMEOUT = 600  # custom resource ServiceTimeout (s), above the Lambda timeout
@@ -57,6 +57,7 @@ def glue_arns(database, table=None) -> list[Sub]:
 
 
 def add_workgroup(template: Template, results_bucket, kms_key) -> WorkGroup:
+    HAS_KMS.use(template)
     return template.add_resource(
         WorkGroup(
             c.ATHENA_WORKGROUP,
@@ -115,6 +116,7 @@ def add_views(template, *, workgroup, database, tables, results_bucket, log_rete
     `kms_key`: the KmsKeyArn parameter; with HasKmsKey the workgroup writes SSE-KMS results, so the function may
     use the key through S3. Returns the custom resource, for whatever must wait for the views.
     """
+    HAS_KMS.use(template)
     dlq = add_dead_letter_queue(template, c.ATHENA_VIEWS_DLQ)
     fn = add_function(
         template,

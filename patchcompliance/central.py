@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from troposphere import Equals, Export, GetAtt, Not, Output, Ref, Sub, Template
+from troposphere import Export, GetAtt, Output, Ref, Sub, Template
 
 from . import athena, config, glue, parameters, partitioning, quicksight, stackset, storage
 from . import constants as c
@@ -27,7 +27,6 @@ def build_central(member: Template | None = None) -> Template:
     template.set_version()
     specs = central_specs()
     params = parameters.add_parameters(template, specs)
-    template.add_condition(storage.HAS_KMS, Not(Equals(Ref(params["KmsKeyArn"]), "")))
     parameters.window_cutoff_rule(template, params)
     parameters.target_rules(template, params)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import awacs.s3
 import awacs.sns
 from awacs.aws import Allow, Condition, Statement, StringEquals
-from troposphere import AccountId, Equals, GetAtt, If, Not, NoValue, Or, Ref, Region, Sub, Template
+from troposphere import AccountId, GetAtt, If, NoValue, Ref, Sub, Template
 from troposphere.config import (
     ConfigRule,
     ConfigSnapshotDeliveryProperties,
@@ -24,6 +24,7 @@ from troposphere.sns import SubscriptionResource, Topic, TopicPolicy
 
 from . import constants as c
 from . import policies
+from .conditions import CREATE_AGGREGATOR, HAS_EMAIL, HAS_KMS, PATCH_RULE_SUPPORTED
 
 # Resource types the recorder records: what the two rules evaluate and what the views read.
 RECORDED_TYPES = (
@@ -33,10 +34,6 @@ RECORDED_TYPES = (
     "AWS::SSM::AssociationCompliance",
     "AWS::Config::ResourceCompliance",
 )
-HAS_EMAIL = "HasNotificationEmail"
-CREATE_AGGREGATOR = "CreateOrganizationAggregator"
-PATCH_RULE_SUPPORTED = "PatchComplianceRuleSupported"
-HAS_KMS = "HasKmsKey"
 
 
 @dataclass(frozen=True)
@@ -49,7 +46,7 @@ class MemberConfig:
 def add_aggregator(template: Template, create) -> ConfigurationAggregator:
     """Organisation-wide aggregator over all regions, when the `create` parameter is true (the central account
     must then be the management account or a delegated administrator for AWS Config)."""
-    template.add_condition(CREATE_AGGREGATOR, Equals(Ref(create), "true"))
+    CREATE_AGGREGATOR.use(template)
     role = template.add_resource(
         Role(
             c.CONFIG_AGGREGATOR_ROLE,
@@ -71,14 +68,9 @@ def add_aggregator(template: Template, create) -> ConfigurationAggregator:
     )
 
 
-def add_member_conditions(template: Template, params: dict) -> None:
-    template.add_condition(HAS_EMAIL, Not(Equals(Ref(params["NotificationEmail"]), "")))
-    template.add_condition(
-        PATCH_RULE_SUPPORTED, Not(Or(*[Equals(Region, r) for r in c.PATCH_RULE_UNSUPPORTED_REGIONS]))
-    )
-
-
 def add_member_config(template: Template, params: dict) -> MemberConfig:
+    for condition in (HAS_EMAIL, HAS_KMS, PATCH_RULE_SUPPORTED):
+        condition.use(template)
     topic = template.add_resource(
         Topic(
             c.CONFIG_TOPIC,
@@ -185,7 +177,7 @@ def _own_account_delivery(bucket_name) -> list[Statement]:
         Statement(
             Effect=Allow,
             Action=[awacs.s3.PutObject, awacs.s3.PutObjectAcl],
-            Resource=[Sub(bucket + "/AWSLogs/${AWS::AccountId}/Config/*", Bucket=Ref(bucket_name))],
+            Resource=[Sub(f"{bucket}/{c.config_account_prefix('${AWS::AccountId}')}*", Bucket=Ref(bucket_name))],
             Condition=Condition(StringEquals({"s3:x-amz-acl": "bucket-owner-full-control"})),
         ),
         Statement(Effect=Allow, Action=[awacs.s3.GetBucketAcl], Resource=[Sub(bucket, Bucket=Ref(bucket_name))]),

@@ -80,6 +80,28 @@ TAGGING_DLQ = "EC2TaggingDeadLetterQueue"
 TAGGING_DLQ_POLICY = "EC2TaggingDeadLetterQueuePolicy"
 PLATFORM_TAG_KEYS = ("PlatformType", "PlatformName", "PlatformVersion")
 
+# ---------------------------------------------------------------- AWS Config delivery key layout
+# Where AWS Config writes in its delivery bucket (AWS Config Developer Guide, "Managing the delivery channel"):
+#   [<prefix>/]AWSLogs/<account>/Config/<region>/<yyyy>/<m>/<d>/ConfigSnapshot/<account>_Config_<region>_
+#   ConfigSnapshot_<yyyyMMddTHHmmssZ>_<uuid>.json.gz   (month and day not zero-padded)
+# Consumers: bucket policies, the recorder role, the lifecycle rule, the partitioning rule's pattern and function,
+# the QuickSight role, the Glue table and the test fixtures; tests/test_names.py ties each to these.
+CONFIG_LOGS_PREFIX = "AWSLogs/"
+
+
+def config_account_prefix(account: str) -> str:
+    """Key prefix under which AWS Config writes everything of one account (`account` may be a variable)."""
+    return f"{CONFIG_LOGS_PREFIX}{account}/Config/"
+
+
+def config_snapshot_key(account: str, region: str, year: int, month: int, day: int, stamp: str, uuid: str) -> str:
+    folder = f"{config_account_prefix(account)}{region}/{year}/{month}/{day}/ConfigSnapshot/"
+    return f"{folder}{account}_Config_{region}_ConfigSnapshot_{stamp}_{uuid}.json.gz"
+
+
+# EventBridge wildcard matching every snapshot key, under any bucket prefix.
+CONFIG_SNAPSHOT_WILDCARD = f"*{config_account_prefix('*')}*/ConfigSnapshot/*.json.gz"
+
 # Lambda sources, functions/<dir>/index.py
 FUNCTION_DIRS = {
     TAGGING_FUNCTION: "ec2_tagging",

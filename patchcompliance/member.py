@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from troposphere import Equals, Not, Output, Ref, Template
+from troposphere import Output, Ref, Template
 
 from . import config, parameters, ssm, tagging
 
@@ -17,10 +17,6 @@ def build_member() -> Template:
     template.set_version()
     params = parameters.add_parameters(template, parameters.MEMBER_SPECS)
     parameters.set_interface(template, parameters.MEMBER_SPECS)
-    template.add_condition(config.HAS_KMS, Not(Equals(Ref(params["KmsKeyArn"]), "")))
-    template.add_condition(ssm.CREATE_INVENTORY, Equals(Ref(params["CreateInventoryAssociation"]), "true"))
-    config.add_member_conditions(template, params)
-
     member_config = config.add_member_config(template, params)
     ssm.add_associations(template, params)
     ssm.add_maintenance_window(template, params)

@@ -62,7 +62,7 @@ def add_partitioning(template: Template, *, bucket, database, table, storage_des
                 "detail-type": ["Object Created"],
                 "detail": {
                     "bucket": {"name": [Ref(bucket)]},
-                    "object": {"key": [{"wildcard": "*AWSLogs/*/Config/*/ConfigSnapshot/*.json.gz"}]},
+                    "object": {"key": [{"wildcard": c.CONFIG_SNAPSHOT_WILDCARD}]},
                 },
             },
             Targets=[add_retrying_target(fn, dlq, "partitioning")],

@@ -26,6 +26,8 @@ from awacs.aws import (
 from troposphere import AccountId, GetAtt, If, NoValue, Ref, Sub
 from troposphere.iam import Policy
 
+from . import constants as c
+
 # Allow-list for `Resource: "*"`: actions whose Service Authorization Reference entry has no resource type
 # (so nothing narrower than "*" is accepted). tests/test_security.py fails on any other action granted on "*".
 UNSCOPED_ACTIONS = {
@@ -110,7 +112,7 @@ def config_delivery_statements(bucket, accounts) -> list[Statement]:
             Effect=Allow,
             Principal=principal,
             Action=[s3.PutObject],
-            Resource=[objects_arn(bucket, "AWSLogs/${!aws:SourceAccount}/Config/*")],
+            Resource=[objects_arn(bucket, c.config_account_prefix("${!aws:SourceAccount}") + "*")],
             Condition=Condition(
                 StringEquals({**source, "s3:x-amz-acl": "bucket-owner-full-control"}),
             ),

@@ -20,13 +20,13 @@ from troposphere.ssm import (
 )
 
 from . import constants as c
+from .conditions import CREATE_INVENTORY, HAS_KMS
 
-CREATE_INVENTORY = "CreateInventoryAssociation"
-HAS_KMS = "HasKmsKey"
 ALL_INSTANCES = [Targets(Key="InstanceIds", Values=["*"])]
 
 
 def add_associations(template: Template, params: dict) -> list[Association]:
+    CREATE_INVENTORY.use(template)
     agent = Association(
         c.UPDATE_AGENT_ASSOCIATION,
         AssociationName=Sub("${AWS::StackName}-UpdateSSMAgent"),
@@ -112,6 +112,7 @@ def add_maintenance_window(template: Template, params: dict) -> MaintenanceWindo
 
 
 def add_resource_data_sync(template: Template, params: dict) -> ResourceDataSync:
+    HAS_KMS.use(template)
     return template.add_resource(
         ResourceDataSync(
             c.RESOURCE_DATA_SYNC,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from troposphere import Equals, If, Ref, Region, Sub, Template
+from troposphere import If, Ref, Region, Sub, Template
 from troposphere.cloudformation import (
     DeploymentTargets,
     ManagedExecution,
@@ -16,15 +16,14 @@ from troposphere.cloudformation import (
 
 from . import constants as c
 from . import parameters
-
-DEFAULT_ADMIN_ROLE = "UseDefaultStackSetAdministrationRole"
+from .conditions import DEFAULT_ADMIN_ROLE
 
 
 def add_stackset(template: Template, *, member_body: str, params: dict, buckets, depends_on) -> StackSet:
     """`params` are the central parameters; every passthrough member parameter has a central twin."""
     if len(member_body.encode()) > c.TEMPLATE_BODY_LIMIT:
         raise ValueError(f"member template is over the {c.TEMPLATE_BODY_LIMIT} byte TemplateBody limit")
-    template.add_condition(DEFAULT_ADMIN_ROLE, Equals(Ref(params["StackSetAdministrationRoleArn"]), ""))
+    DEFAULT_ADMIN_ROLE.use(template)
     values = {
         "ConfigBucketName": Ref(buckets.config),
         "DataSyncBucketName": Ref(buckets.datasync),

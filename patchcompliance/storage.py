@@ -31,8 +31,7 @@ from troposphere.s3 import (
 
 from . import constants as c
 from . import policies
-
-HAS_KMS = "HasKmsKey"
+from .conditions import HAS_KMS
 
 
 @dataclass(frozen=True)
@@ -106,6 +105,7 @@ def _noncurrent(days_param) -> LifecycleRule:
 
 def add_buckets(template: Template, params: dict) -> Buckets:
     """Add the four buckets and their policies. `params` holds the central template's parameters."""
+    HAS_KMS.use(template)
     kms = params["KmsKeyArn"]
     noncurrent = params["NoncurrentVersionRetentionDays"]
     access_logs = template.add_resource(
@@ -152,7 +152,7 @@ def add_buckets(template: Template, params: dict) -> Buckets:
                 LifecycleRule(
                     Id="ExpireConfigDeliveries",
                     Status="Enabled",
-                    Prefix="AWSLogs/",
+                    Prefix=c.CONFIG_LOGS_PREFIX,
                     ExpirationInDays=Ref(params["ConfigRetentionDays"]),
                 ),
                 _noncurrent(noncurrent),
