@@ -22,8 +22,8 @@ $(STAMP): setup.cfg pyproject.toml
 
 venv: $(STAMP) ## Create the virtualenv and install the package with its dev extras
 
-templates: $(STAMP) ## Write templates/ from the generator
-	$(PY) generate.py --output-dir templates --readme
+templates: $(STAMP) ## Write templates/ and the generated tables in README.md and docs/reference.md
+	$(PY) generate.py --output-dir templates --docs
 
 check: $(STAMP) ## Fail if templates/ differs from fresh generator output
 	$(PY) generate.py --output-dir templates --check
@@ -37,8 +37,8 @@ lint: $(STAMP) ## cfn-lint (several regions, informational rules too), checkov a
 test: $(STAMP) ## Run the whole test suite
 	$(PY) -m pytest -n 2
 
-bench: $(STAMP) ## Run the benchmarks in bench/ (prints ratios)
-	for b in bench/bench_*.py; do $(PY) $$b || exit 1; done
+bench: $(STAMP) ## Run every bench/bench_*.py; record each one's output in bench/README.md
+	$(PY) bench/report.py
 
 clean: ## Remove the virtualenv and caches (templates/ is committed and kept)
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

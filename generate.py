@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Write the patch-compliance CloudFormation templates.
 
-    python generate.py [--output-dir DIR] [--check] [--readme]
+    python generate.py [--output-dir DIR] [--check] [--docs]
 
 Writes patch-compliance.yaml (central) and patch-compliance-member.yaml (member) to DIR (default: templates).
 --check writes nothing and exits 1 naming every file that differs from fresh output.
---readme also rewrites the generated parameter and resource tables in README.md.
+--docs (alias --readme) also rewrites the generated tables in README.md (parameters) and docs/reference.md
+(resources), in this repository whatever DIR is; a missing or unknown table marker fails before anything is written.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from patchcompliance.constants import TEMPLATE_BODY_LIMIT, TEMPLATE_S3_LIMIT  # 
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
-README = Path(__file__).resolve().parent / "README.md"
+ROOT = Path(__file__).resolve().parent
 CENTRAL = "patch-compliance.yaml"
 MEMBER = "patch-compliance-member.yaml"
 
@@ -73,12 +74,17 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output-dir", default="templates", type=Path, help="where to write (default: templates)")
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if any file differs")
-    parser.add_argument("--readme", action="store_true", help="also rewrite the generated tables in README.md")
+    parser.add_argument(
+        "--docs",
+        "--readme",
+        action="store_true",
+        help="also rewrite the generated tables in README.md and docs/reference.md",
+    )
     args = parser.parse_args(argv)
     if args.output_dir.exists() and not args.output_dir.is_dir():
         parser.error(f"--output-dir {args.output_dir} is not a directory")
-    if args.readme and args.check:
-        parser.error("--readme writes README.md; it cannot be combined with --check")
+    if args.docs and args.check:
+        parser.error("--docs writes README.md and docs/reference.md; it cannot be combined with --check")
     return args
 
 
@@ -104,15 +110,28 @@ def main(argv=None) -> int:
         for name in stale:
             print(f"out of date: {args.output_dir / name} (run 'make templates')", file=sys.stderr)
         return 1 if stale else 0
+    try:
+        documents = updated_docs(templates) if args.docs else {}
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     args.output_dir.mkdir(parents=True, exist_ok=True)
     for name, text in rendered.items():
         write_atomically(args.output_dir / name, text)
-    if args.readme:
-        from patchcompliance import docs
-
-        generated = docs.sections(templates[CENTRAL].to_dict(), templates[MEMBER].to_dict())
-        write_atomically(README, docs.update_readme(README.read_text(encoding="utf-8"), generated))
+    for path, text in documents.items():
+        write_atomically(path, text)
     return 0
+
+
+def updated_docs(templates: dict) -> dict[Path, str]:
+    """Every documentation file with its generated regions refreshed; raises ValueError on a marker problem."""
+    from patchcompliance import docs
+
+    generated = docs.documents(templates[CENTRAL].to_dict(), templates[MEMBER].to_dict())
+    return {
+        ROOT / path: docs.update_regions((ROOT / path).read_text(encoding="utf-8"), regions, path)
+        for path, regions in generated.items()
+    }
 
 
 if __name__ == "__main__":

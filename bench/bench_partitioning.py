@@ -14,8 +14,11 @@ import logging
 import os
 import sys
 import time
+from pathlib import Path
 
-from _common import testlib  # bench/ is on sys.path when a benchmark runs as a script
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: tests.support from this checkout
+
+from tests.support import functions as lib  # noqa: E402
 
 BUCKET, DATABASE, TABLE = "pc-config", "patch_compliance", "config_snapshot"
 ACCOUNTS = [f"{111122220000 + k:012d}" for k in range(20)]
@@ -76,7 +79,6 @@ def seed_register(athena, key: str) -> None:
 def main() -> int:
     os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="eu-west-1")
     logging.disable(logging.WARNING)  # the function logs every ignored key; keep the report readable
-    lib = testlib()
     import boto3
     from moto import mock_aws
 

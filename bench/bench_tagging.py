@@ -15,8 +15,11 @@ import os
 import random
 import sys
 import time
+from pathlib import Path
 
-from _common import testlib  # bench/ is on sys.path when a benchmark runs as a script
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: tests.support from this checkout
+
+from tests.support import functions as lib  # noqa: E402
 
 NODES, HYBRID_SHARE, VANISHED_SHARE = 10_000, 0.03, 0.01
 PLATFORMS = [
@@ -29,7 +32,7 @@ PLATFORMS = [
 SCHEDULE = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
 
 
-def fleet(lib):
+def fleet():
     rng = random.Random(20250307)
     hybrid = round(NODES * HYBRID_SHARE)
     ec2_ids = lib.instance_ids(NODES - hybrid)
@@ -63,12 +66,11 @@ def seed_algorithm(ssm, ec2):
 
 def one_id_per_error(gone):
     """Pessimistic EC2: the NotFound error names only the first missing ID of the batch."""
-    from fn_testlib import http_error
 
     def respond(params):
         missing = [i for i in params["Resources"] if i in gone]
         return (
-            http_error("InvalidInstanceID.NotFound", f"The instance ID '{missing[0]}' does not exist")
+            lib.http_error("InvalidInstanceID.NotFound", f"The instance ID '{missing[0]}' does not exist")
             if missing
             else None
         )
@@ -76,7 +78,7 @@ def one_id_per_error(gone):
     return respond
 
 
-def run_ours(lib, nodes, respond_create_tags):
+def run_ours(nodes, respond_create_tags):
     module = lib.load_function("ec2_tagging")
     ssm, ec2 = lib.Hooks(module._client("ssm")), lib.Hooks(module._client("ec2"))
     ssm.respond("DescribeInstanceInformation", lib.FakeFleet(nodes))
@@ -90,11 +92,10 @@ def main() -> int:
     os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="eu-west-1")
     os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     logging.disable(logging.WARNING)  # the function logs every vanished instance; keep the report readable
-    lib = testlib()
     import boto3
     from moto import mock_aws
 
-    nodes, ec2_ids, vanished = fleet(lib)
+    nodes, ec2_ids, vanished = fleet()
     groups = {}
     for n in nodes:
         if n["InstanceId"].startswith("i-"):
@@ -103,14 +104,14 @@ def main() -> int:
     floor = pages + sum(math.ceil(len(g) / 1000) for g in groups.values())
 
     with mock_aws():
-        result, describe, create, wall = run_ours(lib, nodes, lib.vanishing(vanished))
+        result, describe, create, wall = run_ours(nodes, lib.vanishing(vanished))
     expected_tagged = len(ec2_ids) - len(vanished)
     assert result["Tagged"] == expected_tagged and result["Skipped"] == NODES - expected_tagged, result
     assert result["Failed"] == 0 and result["Complete"], result
     ours = describe + create
 
     with mock_aws():
-        _, p_describe, p_create, _ = run_ours(lib, nodes, one_id_per_error(set(vanished)))
+        _, p_describe, p_create, _ = run_ours(nodes, one_id_per_error(set(vanished)))
     pessimistic = p_describe + p_create
 
     with mock_aws():

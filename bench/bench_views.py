@@ -41,10 +41,12 @@ from pathlib import Path
 import sqlglot
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # run as a script: patchcompliance and tests.support from this checkout
 
-from patchcompliance import testing  # noqa: E402
-from patchcompliance.testing import catalog  # noqa: E402
+from patchcompliance.render import view_sql  # noqa: E402
+from tests.support import catalog  # noqa: E402
+from tests.support.engine import LocalAthena  # noqa: E402
+from tests.support.fixtures import Fixture, FixtureSpec, generate  # noqa: E402
 
 # The seed's query as it ran on Athena (Trino), with our table/column names and case-sensitive JSON keys.
 SEED_CONFIGMIC_TRINO = r"""
@@ -94,14 +96,14 @@ GROUP BY str_split(ci.resourceid, '/')[2]
 
 def _measure(root: str, spec, history: int, sql: str, trino: bool, repeat: int, queue) -> None:
     """Child process: engine over the last `history` days, run `sql` `repeat` times, report metrics."""
-    fixture = testing.Fixture(Path(root), spec, truth=None, instances=[], hybrid=[], snapshot_files=0)
+    fixture = Fixture(Path(root), spec, truth=None, instances=[], hybrid=[], snapshot_files=0)
     template, _ = catalog.template_with_glue_tables()
     values = catalog.bind_roles(
         template, config_bucket=spec.config_bucket, datasync_bucket=spec.datasync_bucket,
         datasync_prefix=spec.datasync_prefix, account_ids=list(spec.projection_accounts), regions=list(spec.regions),
     )  # fmt: skip
     tables = {"config_snapshot": catalog.glue_tables(template, values)["config_snapshot"]}
-    engine = testing.LocalAthena(tables, fixture.buckets, threads=2)
+    engine = LocalAthena(tables, fixture.buckets, threads=2)
     engine.register_config_snapshots()
     cutoff = (spec.end - timedelta(days=history - 1)).isoformat()
     partitions = engine.catalog_partitions["config_snapshot"]
@@ -113,7 +115,7 @@ def _measure(root: str, spec, history: int, sql: str, trino: bool, repeat: int, 
         created = 0.0
         if trino:  # ours reads the base view config_latest_items: (re)create it, pruning included, in each run
             start = time.perf_counter()
-            engine.create_view("config_latest_items", testing.view_sql("config_latest_items"))
+            engine.create_view("config_latest_items", view_sql("config_latest_items"))
             created = time.perf_counter() - start
         run = engine.profile(sql, trino=trino)
         run["seconds"] += created
@@ -146,14 +148,14 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, help="generate into this directory and keep it")
     args = parser.parse_args()
 
-    spec = testing.FixtureSpec(
+    spec = FixtureSpec(
         instances=args.instances, hybrid=0, removed=0, days=args.days, stale_days=0, second_snapshot=False,
         all_inventory_types=False, ssm_files=False, gzip_level=1,
     )  # fmt: skip
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="bench-views-"))
     started = time.perf_counter()
     try:
-        fixture = testing.generate(workdir / "tree", spec)
+        fixture = generate(workdir / "tree", spec)
         size = sum(p.stat().st_size for p in (workdir / "tree").rglob("*.json.gz"))
         print(
             f"fixture: {args.instances * len(spec.accounts) * len(spec.regions):,} instances, "
@@ -161,7 +163,7 @@ def main() -> int:
             f"generated in {time.perf_counter() - started:.0f} s"
         )
         sqlglot.parse_one(SEED_CONFIGMIC_TRINO, read="trino")  # the reference text is valid Trino
-        ours_sql = testing.view_sql("configmic")
+        ours_sql = view_sql("configmic")
         histories = sorted({1, min(7, args.days), args.days})
         results = {}
         for history in histories:

@@ -38,21 +38,33 @@ class AthenaViewsResource(CustomResource):
     }
 
 
-def workgroup_arn(workgroup) -> Sub:
-    return Sub(
-        "arn:${AWS::Partition}:athena:${AWS::Region}:${AWS::AccountId}:workgroup/${WorkGroup}",
-        WorkGroup=Ref(workgroup),
-    )
+def _arn(service: str, path: str, inline: bool, **names) -> Sub:
+    """ARN of a resource of this account and region. `path` holds `${Var}` for each of `names`: a resource (its
+    Ref) or a literal string. `inline`: write them into the Sub string itself (`${LogicalId}`, the literal) instead
+    of as Sub variables; both forms resolve to the same ARN."""
+    text = f"arn:${{AWS::Partition}}:{service}:${{AWS::Region}}:${{AWS::AccountId}}:{path}"
+    if not inline:
+        return Sub(text, **{var: value if isinstance(value, str) else Ref(value) for var, value in names.items()})
+    for var, value in names.items():
+        text = text.replace(f"${{{var}}}", value if isinstance(value, str) else f"${{{value.title}}}")
+    return Sub(text)
 
 
-def glue_arns(database, table=None) -> list[Sub]:
+def workgroup_arn(workgroup, *, inline: bool = False) -> Sub:
+    return _arn("athena", "workgroup/${WorkGroup}", inline, WorkGroup=workgroup)
+
+
+def catalog_arn(catalog: str) -> Sub:
+    """An Athena data catalog of this account and region, e.g. AwsDataCatalog (the Glue Data Catalog)."""
+    return _arn("athena", f"datacatalog/{catalog}", True)
+
+
+def glue_arns(database, table=None, *, inline: bool = False) -> list[Sub]:
     """Catalog, database and `table` (default: every table, views included) of `database`."""
-    base = "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}"
-    table_name = Ref(table) if table is not None else "*"
     return [
-        Sub(f"{base}:catalog"),
-        Sub(f"{base}:database/${{Database}}", Database=Ref(database)),
-        Sub(f"{base}:table/${{Database}}/${{Table}}", Database=Ref(database), Table=table_name),
+        _arn("glue", "catalog", inline),
+        _arn("glue", "database/${Database}", inline, Database=database),
+        _arn("glue", "table/${Database}/${Table}", inline, Database=database, Table="*" if table is None else table),
     ]
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from troposphere import Export, GetAtt, Output, Ref, Sub, Template
 
 from . import athena, config, glue, parameters, partitioning, quicksight, stackset, storage
-from . import constants as c
 from .member import build_member
 from .render import to_yaml
 
@@ -62,15 +61,15 @@ def build_central(member: Template | None = None) -> Template:
     config.add_aggregator(template, params["CreateOrganizationAggregator"])
     qs = quicksight.add_quicksight(
         template,
-        workgroup=workgroup,
-        database=database,
-        condition=c.QUICKSIGHT_ENABLED,
-        athena_bucket=buckets.athena,
-        config_bucket=buckets.config,
-        datasync_bucket=buckets.datasync,
-        kms_key=params["KmsKeyArn"],
-        kms_condition=storage.HAS_KMS,
-        views=views,
+        quicksight.QuickSightInputs(
+            workgroup=workgroup,
+            database=database,
+            athena_bucket=buckets.athena,
+            config_bucket=buckets.config,
+            datasync_bucket=buckets.datasync,
+            kms_key=params["KmsKeyArn"],
+            views=views,
+        ),
     )
     stack_set = stackset.add_stackset(
         template,
@@ -79,9 +78,7 @@ def build_central(member: Template | None = None) -> Template:
         buckets=buckets,
         depends_on=buckets.delivery_policies,
     )
-    parameters.set_interface(
-        template, specs, extra_groups=[("QuickSight", [p.title for p in qs["parameters"]], qs["labels"])]
-    )
+    parameters.set_interface(template, [*specs, *qs.specs])
     _outputs(template, buckets, database, workgroup, stack_set)
     return template
 

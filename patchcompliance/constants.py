@@ -1,6 +1,6 @@
 """Logical IDs and names used in more than one place, defined once.
 
-Seed logical IDs are kept wherever the resource still exists (see README, "Seed resources").
+Seed logical IDs are kept wherever the resource still exists (docs/reference.md, "Seed resources").
 """
 
 # Limits

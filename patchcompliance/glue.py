@@ -113,8 +113,9 @@ _SNAPSHOT_COLUMNS = (
 )
 
 # ---------------------------------------------------------------- SSM inventory columns (data)
-# Attributes per inventory type (aws-data-formats.md §3.3), in the casing SSM writes them. Every table also
-# gets resourceId, captureTime and schemaVersion. Attributes ending in "Count" are int, the rest string.
+# Attributes per inventory type (SSM User Guide, "Metadata collected by inventory"), in the casing SSM writes
+# them. Every table also gets resourceId, captureTime and schemaVersion. Attributes ending in "Count" are int,
+# the rest string.
 INVENTORY_ATTRIBUTES: dict[str, str] = {
     "AWS:ComplianceItem": (
         "ComplianceType ExecutionId ExecutionType ExecutionTime Id Title Status Severity DocumentName "

@@ -274,16 +274,13 @@ def passthrough_specs() -> list[Spec]:
     return [spec for spec in MEMBER_SPECS if spec.passthrough]
 
 
-def set_interface(template: Template, specs, extra_groups: list[tuple[str, list[str], dict]] = ()) -> None:
+def set_interface(template: Template, specs) -> None:
     """Console parameter groups (in order of first appearance) and labels."""
     groups: dict[str, list[str]] = {}
     labels = {}
     for spec in specs:
         groups.setdefault(spec.group, []).append(spec.name)
         labels[spec.name] = {"default": spec.label}
-    for group, names, group_labels in extra_groups:
-        groups.setdefault(group, []).extend(names)
-        labels.update({k: {"default": v} for k, v in group_labels.items()})
     template.set_metadata(
         {
             "AWS::CloudFormation::Interface": {

@@ -122,7 +122,7 @@ def add_buckets(template: Template, params: dict) -> Buckets:
                 _noncurrent(noncurrent),
                 _abort_uploads(),
             ],
-            # S3 server access logs can only be delivered with SSE-S3; see README "Security".
+            # S3 server access logs can only be delivered with SSE-S3; see docs/reference.md, "Data protection".
             BucketEncryption=BucketEncryption(
                 ServerSideEncryptionConfiguration=[
                     ServerSideEncryptionRule(

@@ -12,7 +12,7 @@ import pytest
 
 import generate
 from patchcompliance import constants as c
-from patchcompliance import docs, parameters
+from patchcompliance import parameters
 from patchcompliance.render import FUNCTIONS_DIR, SQL_DIR, view_sql
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -240,13 +240,6 @@ def test_member_has_no_fixed_names_for_account_global_resources(member):
     for name, res in member["Resources"].items():
         if res["Type"] == "AWS::IAM::Role":
             assert "RoleName" not in res.get("Properties", {}), name
-
-
-def test_readme_tables_match_the_templates(central, member):
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert docs.update_readme(readme, docs.sections(central, member)) == readme, (
-        "run 'make templates' (it refreshes README tables)"
-    )
 
 
 def test_example_parameters_fit_the_central_template(central):

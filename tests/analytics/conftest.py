@@ -2,54 +2,18 @@
 local engine (DuckDB) with the views created in order.
 
 The template is templates/patch-compliance.yaml when it declares our tables, else one built in-process with
-patchcompliance.glue (see patchcompliance.testing.catalog). Each xdist worker builds its own session fixtures
+patchcompliance.glue (see tests/support/catalog.py). Each xdist worker builds its own session fixtures
 (a few seconds); nothing touches the network.
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-from patchcompliance import testing
-from patchcompliance.testing import catalog
-
-ROOT = Path(__file__).resolve().parents[2]
-DESIGN = ROOT / "docs" / "DESIGN.md"
-SQL_DIR = ROOT / "patchcompliance" / "sql"
-
-# --import-mode=importlib: test modules import this module under an alias instead of `import conftest`.
-sys.modules.setdefault("analytics_testlib", sys.modules[__name__])
-
-
-def contract_columns() -> dict[str, list[str]]:
-    """View -> output columns, read from the "Views" section of docs/DESIGN.md (the QuickSight contract)."""
-    import re
-
-    text = DESIGN.read_text(encoding="utf-8")
-    section = text.split("## Views", 1)[1].split("\n## ", 1)[0]
-    columns: dict[str, list[str]] = {}
-    for match in re.finditer(r"^- `(\w+)`: ((?:.+\n(?:  .+\n)*))", section, re.M):
-        body = re.sub(r"\(.*?\)", "", " ".join(match.group(2).split()))
-        columns[match.group(1)] = [c.strip() for c in body.split(",") if c.strip()]
-    return columns
-
-
-def sorted_rows(rows) -> list[tuple]:
-    return sorted((tuple(r) for r in rows), key=repr)
-
-
-def assert_same_rows(got, expected, label: str = "") -> None:
-    """Equality of row multisets, with a readable difference."""
-    got, expected = sorted_rows(got), sorted_rows(expected)
-    if got != expected:
-        extra = [r for r in got if r not in expected][:5]
-        missing = [r for r in expected if r not in got][:5]
-        pytest.fail(
-            f"{label}: {len(got)} rows, expected {len(expected)}\n  unexpected: {extra}\n  missing:    {missing}"
-        )
+from patchcompliance.constants import VIEW_ORDER
+from tests.support import catalog
+from tests.support.engine import LocalAthena, open_engine
+from tests.support.fixtures import Fixture, generate
 
 
 @pytest.fixture(scope="session")
@@ -63,13 +27,13 @@ def template(template_and_source) -> dict:
 
 
 @pytest.fixture(scope="session")
-def fixture_tree(tmp_path_factory) -> testing.Fixture:
-    return testing.generate(tmp_path_factory.mktemp("s3"))
+def fixture_tree(tmp_path_factory) -> Fixture:
+    return generate(tmp_path_factory.mktemp("s3"))
 
 
 @pytest.fixture(scope="session")
-def engine(fixture_tree, template, tmp_path_factory) -> testing.LocalAthena:
-    eng = testing.open_engine(fixture_tree, template, tmp_path_factory.mktemp("engine"), threads=1)
+def engine(fixture_tree, template, tmp_path_factory) -> LocalAthena:
+    eng = open_engine(fixture_tree, template, tmp_path_factory.mktemp("engine"), threads=1)
     yield eng
     eng.con.close()
 
@@ -77,4 +41,4 @@ def engine(fixture_tree, template, tmp_path_factory) -> testing.LocalAthena:
 @pytest.fixture(scope="session")
 def view_rows(engine) -> dict[str, tuple[list[str], list[tuple]]]:
     """(columns, rows) of every view, queried once per session."""
-    return {name: engine.query(f'SELECT * FROM "{name}"', trino=False) for name in testing.VIEW_ORDER}
+    return {name: engine.query(f'SELECT * FROM "{name}"', trino=False) for name in VIEW_ORDER}

@@ -9,8 +9,9 @@ from troposphere import Parameter, Ref, Template
 from troposphere.s3 import Bucket
 
 from patchcompliance import glue
-from patchcompliance.testing import catalog
-from patchcompliance.testing.engine import parse_hive_type
+from tests.support import catalog
+from tests.support.engine import parse_hive_type
+from tests.support.templates import CENTRAL_TEMPLATE, load_template
 
 VALUES = {
     "config_bucket": "cfg-bucket",
@@ -181,9 +182,9 @@ def test_glue_resources_pass_cfn_lint(built):
 
 def test_committed_template_declares_the_same_tables(template_and_source):
     """templates/patch-compliance.yaml holds exactly what glue.py builds (else `make templates` is due)."""
-    if not catalog.COMMITTED_TEMPLATE.exists():
+    if not CENTRAL_TEMPLATE.exists():
         pytest.skip("templates/patch-compliance.yaml not generated yet")
-    committed = catalog.load_template(catalog.COMMITTED_TEMPLATE)["Resources"]
+    committed = load_template(CENTRAL_TEMPLATE)["Resources"]
     fresh = catalog.build_glue_template()["Resources"]
     for logical_id in [glue.ATHENA_DATABASE, glue.ATHENA_TABLE, *glue.INVENTORY_TABLE_IDS.values()]:
         assert logical_id in committed, logical_id

@@ -12,13 +12,15 @@ import importlib.util
 import json
 import re
 
-import analytics_testlib as lib
 import duckdb
 import pytest
 
-from patchcompliance import glue, testing
-from patchcompliance.testing import catalog
-from patchcompliance.testing.engine import LocalAthena
+from patchcompliance import glue
+from patchcompliance.render import FUNCTIONS_DIR, view_sql
+from tests.support import catalog
+from tests.support.analytics import assert_same_rows
+from tests.support.engine import LocalAthena, open_engine
+from tests.support.fixtures import FixtureSpec, generate
 
 
 # ---------------------------------------------------------------- partitions, $path, probes
@@ -74,10 +76,10 @@ def test_projection_ignores_catalog_partitions_and_unlisted_accounts(engine, fix
 
 
 def test_partition_registration_matches_the_partitioning_function(engine, fixture_tree):
-    """Cross-check with functions/partitioning (the Lambda the lead deploys), when it is there."""
-    path = lib.ROOT / "functions" / "partitioning" / "index.py"
+    """Cross-check with functions/partitioning (the PartitioningFunction code), when it is there."""
+    path = FUNCTIONS_DIR / "partitioning" / "index.py"
     if not path.exists():
-        pytest.skip("functions/partitioning/index.py not written yet")
+        pytest.skip("functions/partitioning/index.py does not exist")
     spec = importlib.util.spec_from_file_location("partitioning_index", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -121,7 +123,7 @@ def test_inventory_tables_return_every_line(engine, fixture_tree, inventory_type
     assert lines, f"the fixture writes {inventory_type}"
     columns = [c for c, _ in decl.columns] + [k for k, _ in decl.partition_keys]
     _, rows = engine.query("SELECT " + ", ".join(f'"{c}"' for c in columns) + f' FROM "{name}"')
-    lib.assert_same_rows(rows, [_expected_inventory_row(decl, line) for line in lines], name)
+    assert_same_rows(rows, [_expected_inventory_row(decl, line) for line in lines], name)
 
 
 def test_counts_parse_quoted_and_bare_numbers(engine, fixture_tree):
@@ -217,10 +219,10 @@ def test_views_read_only_the_latest_partitions(engine, fixture_tree):
     on "config_snapshot$partitions" is in the base view config_latest_items: creating it applies the pruning
     (logged), and configmic reads the base table through it (its scan is counted)."""
     logged = len(engine.pruning_log)
-    engine.create_view("config_latest_items", testing.view_sql("config_latest_items"))
+    engine.create_view("config_latest_items", view_sql("config_latest_items"))
     assert len(engine.pruning_log) == logged + 1 and engine.pruning_log[-1]["table"] == "config_snapshot"
     domains = engine.pruning_log[-1]["domains"]
-    metrics = engine.profile(testing.view_sql("configmic"))
+    metrics = engine.profile(view_sql("configmic"))
     pruned = [
         p for p in engine.catalog_partitions["config_snapshot"]
         if all(v in domains[k] for k, v in zip(("accountid", "region", "dt"), p.values, strict=True))
@@ -242,23 +244,23 @@ def test_rows_scanned_do_not_grow_with_history(tmp_path, stale_days, histories, 
     a key prefix (Control Tower style)."""
     scanned = {}
     for days in histories:
-        spec = testing.FixtureSpec(
+        spec = FixtureSpec(
             days=days, instances=4, hybrid=1, removed=0, all_inventory_types=False, stale_days=stale_days,
             config_prefix=prefix,
         )  # fmt: skip
-        fx = testing.generate(tmp_path / f"tree{days}", spec)
-        eng = testing.open_engine(fx, workdir=tmp_path / f"w{days}", views=("config_latest_items",), threads=1)
+        fx = generate(tmp_path / f"tree{days}", spec)
+        eng = open_engine(fx, workdir=tmp_path / f"w{days}", views=("config_latest_items",), threads=1)
         assert [entry["table"] for entry in eng.pruning_log] == ["config_snapshot"]  # the base view prunes
-        scanned[days] = {v: eng.profile(testing.view_sql(v))["rows_scanned"] for v in ("configmic", "configpc")}
+        scanned[days] = {v: eng.profile(view_sql(v))["rows_scanned"] for v in ("configmic", "configpc")}
         assert fx.snapshot_files >= days * 4
-        lib.assert_same_rows(eng.query(testing.view_sql("configmic"))[1], fx.truth.configmic, f"{days} days")
+        assert_same_rows(eng.query(view_sql("configmic"))[1], fx.truth.configmic, f"{days} days")
         eng.close()
     assert scanned[histories[0]] == scanned[histories[1]]
 
 
 def test_fixture_is_deterministic(tmp_path):
-    spec = testing.FixtureSpec(days=2, instances=5, hybrid=1)
-    trees = [testing.generate(tmp_path / name, spec) for name in ("a", "b")]
+    spec = FixtureSpec(days=2, instances=5, hybrid=1)
+    trees = [generate(tmp_path / name, spec) for name in ("a", "b")]
     files = [
         {p.relative_to(tmp_path / name).as_posix(): p.read_bytes() for p in (tmp_path / name).rglob("*") if p.is_file()}
         for name in ("a", "b")

@@ -9,10 +9,10 @@ view is always restored (the engine fixture is shared by the session).
 
 from __future__ import annotations
 
-import analytics_testlib as lib
 import pytest
 
-from patchcompliance import testing
+from patchcompliance.render import view_sql
+from tests.support.analytics import assert_same_rows, sorted_rows
 
 GLOBAL_LATEST = """    SELECT accountid, region, (SELECT max(dt) FROM "config_snapshot$partitions") AS dt
     FROM "config_snapshot$partitions"
@@ -106,7 +106,7 @@ MUTATIONS = {
 
 
 def _mutated(view: str, mutation: str, old, new) -> str:
-    sql = testing.view_sql(view)
+    sql = view_sql(view)
     edits = zip([old] if isinstance(old, str) else old, [new] if isinstance(new, str) else new, strict=True)
     for before, after in edits:
         assert sql.count(before) == 1, f"mutation {mutation} does not apply"
@@ -118,7 +118,7 @@ def _mutated(view: str, mutation: str, old, new) -> str:
 def test_mutated_view_differs_from_ground_truth(mutation, engine, fixture_tree):
     view, old, new = MUTATIONS[mutation]
     _, rows = engine.query(_mutated(view, mutation, old, new))
-    assert lib.sorted_rows(rows) != lib.sorted_rows(getattr(fixture_tree.truth, view)), mutation
+    assert sorted_rows(rows) != sorted_rows(getattr(fixture_tree.truth, view)), mutation
 
 
 @pytest.mark.parametrize("mutation", list(BASE_MUTATIONS))
@@ -126,15 +126,15 @@ def test_mutated_base_view_changes_the_dependent_view(mutation, engine, fixture_
     view, old, new = BASE_MUTATIONS[mutation]
     mutated = _mutated(BASE, mutation, old, new)
     _, before = engine.query(f'SELECT * FROM "{view}"', trino=False)
-    lib.assert_same_rows(before, getattr(fixture_tree.truth, view), f"{view} before {mutation}")
+    assert_same_rows(before, getattr(fixture_tree.truth, view), f"{view} before {mutation}")
     try:
         engine.create_view(BASE, mutated)
         _, rows = engine.query(f'SELECT * FROM "{view}"', trino=False)
     finally:
-        engine.create_view(BASE, testing.view_sql(BASE))
-    assert lib.sorted_rows(rows) != lib.sorted_rows(getattr(fixture_tree.truth, view)), mutation
+        engine.create_view(BASE, view_sql(BASE))
+    assert sorted_rows(rows) != sorted_rows(getattr(fixture_tree.truth, view)), mutation
     _, after = engine.query(f'SELECT * FROM "{view}"', trino=False)
-    lib.assert_same_rows(after, getattr(fixture_tree.truth, view), f"{view} restored after {mutation}")
+    assert_same_rows(after, getattr(fixture_tree.truth, view), f"{view} restored after {mutation}")
 
 
 def test_mutations_are_named_after_the_view_they_break():

@@ -10,14 +10,15 @@ from __future__ import annotations
 import re
 from datetime import date
 
-import analytics_testlib as lib
 import pytest
 import sqlglot
 from sqlglot import exp
 
-from patchcompliance import testing
+from patchcompliance.constants import PUBLIC_VIEWS, VIEW_ORDER
+from patchcompliance.render import SQL_DIR, view_sql
+from tests.support.analytics import assert_same_rows, contract_columns
 
-VIEWS = testing.VIEW_ORDER
+VIEWS = VIEW_ORDER
 # The fixture encodes no row-level truth for the base view config_latest_items (its configuration JSON text and
 # tags maps would have to be re-serialised exactly as the SerDe reads them): it is proven through its three
 # dependents (configmic, configpc, instance_tags), which equal their truth, through the mutations of its
@@ -28,12 +29,12 @@ TRUTH_VIEWS = tuple(v for v in VIEWS if v != BASE_VIEW)
 
 # ---------------------------------------------------------------- SQL files
 def test_one_sql_file_per_view_and_nothing_else():
-    assert sorted(p.stem for p in lib.SQL_DIR.glob("*.sql")) == sorted(VIEWS)
+    assert sorted(p.stem for p in SQL_DIR.glob("*.sql")) == sorted(VIEWS)
 
 
 @pytest.mark.parametrize("view", VIEWS)
 def test_view_is_a_single_trino_select(view):
-    statements = [s for s in sqlglot.parse(testing.view_sql(view), read="trino") if s is not None]
+    statements = [s for s in sqlglot.parse(view_sql(view), read="trino") if s is not None]
     assert len(statements) == 1
     assert isinstance(statements[0], (exp.Select, exp.Union)), type(statements[0]).__name__
     assert not list(statements[0].find_all(exp.Create))
@@ -41,22 +42,22 @@ def test_view_is_a_single_trino_select(view):
 
 @pytest.mark.parametrize("view", VIEWS)
 def test_tables_are_unqualified(view):
-    tree = sqlglot.parse_one(testing.view_sql(view), read="trino")
+    tree = sqlglot.parse_one(view_sql(view), read="trino")
     assert [t.sql() for t in tree.find_all(exp.Table) if t.db or t.catalog] == []
 
 
 def test_design_lists_the_views_in_creation_order():
-    assert list(lib.contract_columns()) == sorted(VIEWS, key=list(VIEWS).index)
+    assert list(contract_columns()) == sorted(VIEWS, key=list(VIEWS).index)
 
 
 @pytest.mark.parametrize("view", VIEWS)
 def test_output_columns_are_the_contract(view, view_rows):
     columns, _ = view_rows[view]
-    assert columns == lib.contract_columns()[view]
+    assert columns == contract_columns()[view]
 
 
 def test_compliance_state_values_are_documented(view_rows):
-    text = testing.view_sql("instance_compliance")
+    text = view_sql("instance_compliance")
     documented = set(re.findall(r"^--\s+([A-Z_]{5,})\s{2,}", text, re.M))
     case = text.split("END AS compliance_state")[0].rsplit("CASE", 1)[1]
     in_case = set(re.findall(r"(?:THEN|ELSE) '([A-Z_]+)'", case))
@@ -72,13 +73,13 @@ def test_compliance_state_values_are_documented(view_rows):
 def test_truth_covers_every_view_but_the_base_view(fixture_tree):
     assert BASE_VIEW in VIEWS and VIEWS[0] == BASE_VIEW  # created before the views that read it
     assert all(hasattr(fixture_tree.truth, v) for v in TRUTH_VIEWS)
-    assert TRUTH_VIEWS == testing.PUBLIC_VIEWS
+    assert TRUTH_VIEWS == PUBLIC_VIEWS
 
 
 @pytest.mark.parametrize("view", TRUTH_VIEWS)
 def test_view_rows_equal_ground_truth(view, view_rows, fixture_tree):
     _, rows = view_rows[view]
-    lib.assert_same_rows(rows, getattr(fixture_tree.truth, view), view)
+    assert_same_rows(rows, getattr(fixture_tree.truth, view), view)
 
 
 def test_base_view_holds_the_latest_snapshot_items(view_rows, fixture_tree):
@@ -91,7 +92,7 @@ def test_base_view_holds_the_latest_snapshot_items(view_rows, fixture_tree):
         r[:3] for r in fixture_tree.truth.configmic
     )  # one item per live instance: deleted items and older snapshot files excluded
     tags = [(r["account_id"], r["region"], r["resource_id"], k, v) for r in instances for k, v in r["tags"].items()]
-    lib.assert_same_rows(tags, fixture_tree.truth.instance_tags, BASE_VIEW)
+    assert_same_rows(tags, fixture_tree.truth.instance_tags, BASE_VIEW)
     assert all(re.fullmatch(r"\d{4}-\d{2}-\d{2}T.+", r["capture_time"]) for r in instances)
     assert all(r["configuration"].startswith("{") for r in instances)
 

@@ -6,7 +6,8 @@ import types
 import boto3
 import pytest
 from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
-from fn_testlib import (
+
+from tests.support.functions import (
     REGION,
     FakeContext,
     Hooks,

@@ -6,7 +6,8 @@ import urllib.error
 
 import pytest
 from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
-from fn_testlib import (
+
+from tests.support.functions import (
     REGION,
     FakeContext,
     FakeFleet,
@@ -282,7 +283,8 @@ def test_scheduled_run_with_failing_describe_raises_for_the_lambda_retry(fn, cfn
 def test_throttling_is_absorbed_by_botocore_retries(fn, cfn, monkeypatch):
     """Throttled at the HTTP layer twice, CreateTags still succeeds through the standard retry mode."""
     from botocore.awsrequest import AWSResponse
-    from fn_testlib import _RawBody
+
+    from tests.support.functions import RawBody
 
     client = fn.module._client("ec2")
     assert client.meta.config.retries["mode"] == "standard"
@@ -297,7 +299,7 @@ def test_throttling_is_absorbed_by_botocore_retries(fn, cfn, monkeypatch):
 
     def throttle(request, **_):
         if next(throttles, None) is not None:
-            return AWSResponse(request.url, 503, {}, _RawBody(body))
+            return AWSResponse(request.url, 503, {}, RawBody(body))
         return None
 
     client.meta.events.register_first("before-send.ec2.CreateTags", throttle)

@@ -5,7 +5,15 @@ import json
 import sys
 
 import pytest
-from fn_testlib import FUNCTIONS, function_resource, inlined_code, load_function, source_code, template_environment
+
+from tests.support.functions import (
+    FUNCTIONS,
+    function_resource,
+    inlined_code,
+    load_function,
+    source_code,
+    template_environment,
+)
 
 ALLOWED_THIRD_PARTY = {"boto3", "botocore"}
 

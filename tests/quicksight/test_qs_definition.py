@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
-import qs_testlib as lib
 
-from patchcompliance import quicksight as qsmod
+from patchcompliance.quicksight import dashboard, names
+from tests.support import quicksight as lib
 
-OWNERS = [qsmod.ANALYSIS, qsmod.DASHBOARD]
+OWNERS = [names.ANALYSIS, names.DASHBOARD]
 
 
 def _definition(template: dict, owner: str) -> dict:
@@ -60,12 +60,12 @@ def test_every_column_reference_exists_in_its_dataset(template_dict, owner):
 
 def test_unknown_column_reference_is_reported(template_dict):
     """Guard for the test above: a misspelt column and a column of the other dataset are both caught."""
-    definition = _definition(template_dict, qsmod.DASHBOARD)
+    definition = _definition(template_dict, names.DASHBOARD)
     definition["FilterGroups"][0]["Filters"][0]["CategoryFilter"]["Column"]["ColumnName"] = "tag_keys"
     mic_visual = definition["Sheets"][0]["Visuals"][0]["BarChartVisual"]
     wells = mic_visual["ChartConfiguration"]["FieldWells"]["BarChartAggregatedFieldWells"]
     wells["Category"][0]["CategoricalDimensionField"]["Column"]["ColumnName"] = "platform_type"  # other dataset
-    bad = bad_column_references(template_dict, qsmod.DASHBOARD)
+    bad = bad_column_references(template_dict, names.DASHBOARD)
     assert len(bad) == 2 and "tag_keys" in bad[0] + bad[1] and "platform_type" in bad[0] + bad[1], bad
 
 
@@ -146,9 +146,9 @@ def test_filters_controls_and_layouts_point_to_existing_elements(template_dict, 
 
 
 def test_sheets_and_visuals_asked_for(template_dict):
-    definition = _definition(template_dict, qsmod.DASHBOARD)
-    names = [sheet["Name"] for sheet in definition["Sheets"]]
-    assert names == ["Managed Instance Compliance", "Patch Compliance"]
+    definition = _definition(template_dict, names.DASHBOARD)
+    sheet_names = [sheet["Name"] for sheet in definition["Sheets"]]
+    assert sheet_names == ["Managed Instance Compliance", "Patch Compliance"]
     mic, pc = (_visuals(sheet) for sheet in definition["Sheets"])
 
     def categories(body):
@@ -172,7 +172,7 @@ def test_sheets_and_visuals_asked_for(template_dict):
     limit = pc["pc-top-missing-patches"]["ChartConfiguration"]["SortConfiguration"]["CategoryItemsLimit"]
     assert limit["ItemsLimit"] == 10
     kpi = pc["pc-compliance-rate"]["ChartConfiguration"]["FieldWells"]["Values"][0]["NumericalMeasureField"]
-    assert kpi["Column"]["ColumnName"] == qsmod.COMPLIANCE_RATE
+    assert kpi["Column"]["ColumnName"] == dashboard.COMPLIANCE_RATE
     # tag-key filter with a control, same-sheet filter actions on every donut
     assert [c["Dropdown"]["SourceFilterId"] for c in definition["Sheets"][0]["FilterControls"]] == ["mic-tag-key"]
     for visuals in (mic, pc):
@@ -184,8 +184,8 @@ def test_sheets_and_visuals_asked_for(template_dict):
 
 
 def test_dashboard_published_with_ad_hoc_filtering_and_same_definition_as_analysis(template_dict):
-    dashboard = template_dict["Resources"][qsmod.DASHBOARD]["Properties"]
-    analysis = template_dict["Resources"][qsmod.ANALYSIS]["Properties"]
+    dashboard = template_dict["Resources"][names.DASHBOARD]["Properties"]
+    analysis = template_dict["Resources"][names.ANALYSIS]["Properties"]
     assert dashboard["DashboardPublishOptions"]["AdHocFilteringOption"]["AvailabilityStatus"] == "ENABLED"
     assert dashboard["Definition"] == analysis["Definition"]
-    assert dashboard["LinkEntities"] == [{"Fn::GetAtt": [qsmod.ANALYSIS, "Arn"]}]
+    assert dashboard["LinkEntities"] == [{"Fn::GetAtt": [names.ANALYSIS, "Arn"]}]

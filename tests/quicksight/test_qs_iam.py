@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-import qs_testlib as lib
+import json
 
-from patchcompliance import quicksight as qsmod
+from patchcompliance.conditions import HAS_KMS
+from patchcompliance.parameters import KMS
+from patchcompliance.quicksight import names
+from patchcompliance.quicksight import parameters as qsp
+from tests.support import quicksight as lib
 
 
 def _role(template: dict) -> dict:
-    return template["Resources"][qsmod.QUICKSIGHT_ROLE]
+    return template["Resources"][names.QUICKSIGHT_ROLE]
 
 
 def _statements(role: dict) -> list[dict]:
@@ -22,7 +26,7 @@ def _statements(role: dict) -> list[dict]:
 
 def test_trust_policy_quicksight_from_this_account_only(template_dict):
     role = _role(template_dict)
-    assert role["Condition"] == lib.ENABLED
+    assert role["Condition"] == qsp.ENABLED
     (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert statement["Effect"] == "Allow"
     assert statement["Principal"] == {"Service": ["quicksight.amazonaws.com"]}
@@ -86,20 +90,22 @@ def test_resources_are_scoped_to_the_project(template_dict):
     assert allowed["kms:Decrypt"] == allowed["kms:GenerateDataKey"] == {"${KmsKeyArn}"}
 
 
-def test_kms_permissions_only_for_a_key_that_is_passed():
-    """Dependencies are passed explicitly: a KmsKeyArn parameter the caller does not hand over is not used."""
-    for template, _ in (lib.build_template(pass_kms=False), lib.build_template(kms=False)):
-        role = template.resources[qsmod.QUICKSIGHT_ROLE].to_dict()
-        assert [p["PolicyName"] for p in role["Properties"]["Policies"]] == ["athena-views"]
-    template, _ = lib.build_template(kms=False)
-    role = template.resources[qsmod.QUICKSIGHT_ROLE].to_dict()
-    assert [p["PolicyName"] for p in role["Properties"]["Policies"]] == ["athena-views"]
+def test_key_policy_is_on_the_passed_key_and_follows_has_kms_key(built):
+    """The key parameter is a required input: the policy names it and exists exactly when a key ARN is given."""
+    template, _ = built
+    data = json.loads(template.to_json())
+    (kms_policy,) = [p for p in _role(data)["Properties"]["Policies"] if "Fn::If" in p]
+    condition, policy, _ = kms_policy["Fn::If"]
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert statement["Resource"] == [{"Ref": template.parameters[KMS.name].title}]
+    assert not lib.condition_true(data, condition, {KMS.name: ""})
+    assert lib.condition_true(data, condition, {KMS.name: "arn:aws:kms:us-east-1:123456789012:key/abc-123"})
 
 
 def test_kms_policy_only_with_a_key(template_dict):
     (kms_policy,) = [p for p in _role(template_dict)["Properties"]["Policies"] if "Fn::If" in p]
     condition, policy, otherwise = kms_policy["Fn::If"]
-    assert condition == lib.HAS_KMS and otherwise == {"Ref": "AWS::NoValue"}
+    assert condition == HAS_KMS and otherwise == {"Ref": "AWS::NoValue"}
     (statement,) = policy["PolicyDocument"]["Statement"]
     assert statement["Condition"] == {
         "StringEquals": {"kms:ViaService": {"Fn::Sub": "s3.${AWS::Region}.amazonaws.com"}}
@@ -107,22 +113,22 @@ def test_kms_policy_only_with_a_key(template_dict):
 
 
 def test_data_source_runs_as_the_role_in_the_workgroup(template_dict):
-    props = template_dict["Resources"][qsmod.DATA_SOURCE]["Properties"]
+    props = template_dict["Resources"][names.DATA_SOURCE]["Properties"]
     assert props["Type"] == "ATHENA"
     assert props["DataSourceParameters"]["AthenaParameters"] == {
-        "RoleArn": {"Fn::GetAtt": [qsmod.QUICKSIGHT_ROLE, "Arn"]},
+        "RoleArn": {"Fn::GetAtt": [names.QUICKSIGHT_ROLE, "Arn"]},
         "WorkGroup": {"Ref": "AthenaWorkGroup"},
     }
 
 
 def test_principal_owns_every_quicksight_resource(template_dict):
     expected = {
-        "AWS::QuickSight::DataSource": qsmod.DATA_SOURCE_ACTIONS,
-        "AWS::QuickSight::DataSet": qsmod.DATASET_ACTIONS,
-        "AWS::QuickSight::Analysis": qsmod.ANALYSIS_ACTIONS,
-        "AWS::QuickSight::Dashboard": qsmod.DASHBOARD_ACTIONS,
+        "AWS::QuickSight::DataSource": names.DATA_SOURCE_ACTIONS,
+        "AWS::QuickSight::DataSet": names.DATASET_ACTIONS,
+        "AWS::QuickSight::Analysis": names.ANALYSIS_ACTIONS,
+        "AWS::QuickSight::Dashboard": names.DASHBOARD_ACTIONS,
     }
-    principal = qsmod.principal_arn().to_dict()
+    principal = qsp.principal_arn().to_dict()
     for name, resource in lib.resources_of_type(template_dict, "AWS::QuickSight::").items():
         if resource["Type"] == "AWS::QuickSight::RefreshSchedule":
             assert "Permissions" not in resource["Properties"]
@@ -131,6 +137,6 @@ def test_principal_owns_every_quicksight_resource(template_dict):
         assert permission["Principal"] == principal, name
         assert permission["Actions"] == list(expected[resource["Type"]]), name
         assert len(set(permission["Actions"])) == len(permission["Actions"]) <= 30
-    dashboard_actions = set(qsmod.DASHBOARD_ACTIONS)
+    dashboard_actions = set(names.DASHBOARD_ACTIONS)
     assert {"quicksight:DescribeDashboard", "quicksight:QueryDashboard"} <= dashboard_actions  # view
     assert {"quicksight:UpdateDashboardPermissions", "quicksight:DeleteDashboard"} <= dashboard_actions  # owner

@@ -2,26 +2,64 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
-import qs_testlib as lib
+from troposphere import Template
 
-from patchcompliance import quicksight as qsmod
+from patchcompliance.constants import ATHENA_VIEWS
+from patchcompliance.parameters import Spec
+from patchcompliance.quicksight import QuickSight, QuickSightInputs, datasets, names
+from patchcompliance.quicksight import parameters as qsp
+from tests.support import quicksight as lib
 
-PARAMETERS = [qsmod.PRINCIPAL_NAME, qsmod.PRINCIPAL_TYPE, qsmod.IDENTITY_REGION, qsmod.REFRESH_TIME, qsmod.IMPORT_MODE]
+PARAMETERS = [
+    "QuickSightPrincipalName",
+    "QuickSightPrincipalType",
+    "QuickSightIdentityRegion",
+    "QuickSightRefreshTime",
+    "QuickSightImportMode",
+]
+INPUTS = ["workgroup", "database", "athena_bucket", "config_bucket", "datasync_bucket", "kms_key", "views"]
 
 
 def test_returned_interface(built):
     template, result = built
-    assert set(result) == {"parameters", "labels", "condition", "resources", "outputs"}
-    assert [p.title for p in result["parameters"]] == PARAMETERS
-    assert all(template.parameters[p.title] is p for p in result["parameters"])
-    assert set(result["labels"]) == set(PARAMETERS) and all(result["labels"].values())
-    assert result["condition"] == lib.ENABLED
-    assert [r.title for r in result["resources"]] == lib.QUICKSIGHT_RESOURCE_IDS
-    assert all(template.resources[r.title] is r for r in result["resources"])
-    assert [o.title for o in result["outputs"]] == [qsmod.DASHBOARD_URL_OUTPUT, qsmod.DASHBOARD_ARN_OUTPUT]
+    assert isinstance(result, QuickSight)
+    assert [spec.name for spec in result.specs] == PARAMETERS
+    assert all(isinstance(spec, Spec) and spec.group == qsp.GROUP and spec.label for spec in result.specs)
+    assert list(result.parameters) == PARAMETERS
+    assert all(template.parameters[name] is param for name, param in result.parameters.items())
+    assert result.condition == qsp.ENABLED
+    assert [r.title for r in result.resources] == lib.QUICKSIGHT_RESOURCE_IDS
+    assert all(template.resources[r.title] is r for r in result.resources)
+    assert [o.title for o in result.outputs] == [names.DASHBOARD_URL_OUTPUT, names.DASHBOARD_ARN_OUTPUT]
+    assert all(template.outputs[o.title] is o for o in result.outputs)
+
+
+def test_inputs_have_no_defaults():
+    fields = dataclasses.fields(QuickSightInputs)
+    assert [f.name for f in fields] == INPUTS
+    assert all(f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING for f in fields)
+
+
+@pytest.mark.parametrize("missing", INPUTS)
+def test_every_input_is_required(missing):
+    """Leaving an input out is a TypeError, never a template without the part that needs it."""
+    inputs = lib.stand_ins(Template())
+    del inputs[missing]
+    with pytest.raises(TypeError, match=missing):
+        QuickSightInputs(**inputs)
+
+
+def test_inputs_and_result_are_frozen(built):
+    _, result = built
+    inputs = QuickSightInputs(**lib.stand_ins(Template()))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        inputs.views = None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.role = None
 
 
 def _pattern(template: dict, name: str) -> re.Pattern:
@@ -32,12 +70,16 @@ def _pattern(template: dict, name: str) -> re.Pattern:
     "name, valid, invalid",
     [
         (
-            qsmod.PRINCIPAL_NAME,
+            qsp.PRINCIPAL_NAME.name,
             ["", "jane", "Admin/jane.doe@example.com", "patch-admins", "a_b+c=d,e"],
             ["with space", "a/b/c", "/jane", "jane/", "x;y"],
         ),
-        (qsmod.IDENTITY_REGION, ["", "us-east-1", "eu-west-1", "ap-southeast-2", "us-gov-west-1"], ["us", "EU-WEST-1"]),
-        (qsmod.REFRESH_TIME, ["00:00", "06:00", "23:59"], ["24:00", "6:00", "06:60", "0600", ""]),
+        (
+            qsp.IDENTITY_REGION.name,
+            ["", "us-east-1", "eu-west-1", "ap-southeast-2", "us-gov-west-1"],
+            ["us", "EU-WEST-1"],
+        ),
+        (qsp.REFRESH_TIME.name, ["00:00", "06:00", "23:59"], ["24:00", "6:00", "06:60", "0600", ""]),
     ],
 )
 def test_allowed_patterns(template_dict, name, valid, invalid):
@@ -49,11 +91,11 @@ def test_allowed_patterns(template_dict, name, valid, invalid):
 
 def test_defaults_and_allowed_values(template_dict):
     params = template_dict["Parameters"]
-    assert params[qsmod.PRINCIPAL_NAME]["Default"] == ""  # QuickSight disabled by default
-    assert params[qsmod.IDENTITY_REGION]["Default"] == ""
-    assert params[qsmod.PRINCIPAL_TYPE]["AllowedValues"] == ["USER", "GROUP"]
-    assert params[qsmod.IMPORT_MODE] | {} == {**params[qsmod.IMPORT_MODE], "Default": "SPICE"}
-    assert params[qsmod.IMPORT_MODE]["AllowedValues"] == ["SPICE", "DIRECT_QUERY"]
+    assert params[qsp.PRINCIPAL_NAME.name]["Default"] == ""  # QuickSight disabled by default
+    assert params[qsp.IDENTITY_REGION.name]["Default"] == ""
+    assert params[qsp.PRINCIPAL_TYPE.name]["AllowedValues"] == ["USER", "GROUP"]
+    assert params[qsp.IMPORT_MODE.name] | {} == {**params[qsp.IMPORT_MODE.name], "Default": "SPICE"}
+    assert params[qsp.IMPORT_MODE.name]["AllowedValues"] == ["SPICE", "DIRECT_QUERY"]
 
 
 def _resolve_sub(template: dict, sub, values: dict) -> str:
@@ -81,50 +123,49 @@ def _resolve_sub(template: dict, sub, values: dict) -> str:
     ],
 )
 def test_principal_arn(template_dict, kind, region, expected):
-    values = {qsmod.PRINCIPAL_NAME: "Admin/jane", qsmod.PRINCIPAL_TYPE: kind, qsmod.IDENTITY_REGION: region}
-    principal = template_dict["Resources"][qsmod.DASHBOARD]["Properties"]["Permissions"][0]["Principal"]
+    values = {qsp.PRINCIPAL_NAME.name: "Admin/jane", qsp.PRINCIPAL_TYPE.name: kind, qsp.IDENTITY_REGION.name: region}
+    principal = template_dict["Resources"][names.DASHBOARD]["Properties"]["Permissions"][0]["Principal"]
     assert _resolve_sub(template_dict, principal, values) == expected
 
 
 def test_enabled_condition_follows_the_principal(template_dict):
-    assert not lib.condition_true(template_dict, lib.ENABLED, {qsmod.PRINCIPAL_NAME: ""})
-    assert lib.condition_true(template_dict, lib.ENABLED, {qsmod.PRINCIPAL_NAME: "jane"})
-    spice = {qsmod.PRINCIPAL_NAME: "jane", qsmod.IMPORT_MODE: "SPICE"}
-    assert lib.condition_true(template_dict, qsmod.SPICE_ENABLED, spice)
-    assert not lib.condition_true(template_dict, qsmod.SPICE_ENABLED, {**spice, qsmod.PRINCIPAL_NAME: ""})
-    assert not lib.condition_true(template_dict, qsmod.SPICE_ENABLED, {**spice, qsmod.IMPORT_MODE: "DIRECT_QUERY"})
+    assert not lib.condition_true(template_dict, qsp.ENABLED, {qsp.PRINCIPAL_NAME.name: ""})
+    assert lib.condition_true(template_dict, qsp.ENABLED, {qsp.PRINCIPAL_NAME.name: "jane"})
+    spice = {qsp.PRINCIPAL_NAME.name: "jane", qsp.IMPORT_MODE.name: "SPICE"}
+    assert lib.condition_true(template_dict, qsp.SPICE_ENABLED, spice)
+    assert not lib.condition_true(template_dict, qsp.SPICE_ENABLED, {**spice, qsp.PRINCIPAL_NAME.name: ""})
+    assert not lib.condition_true(template_dict, qsp.SPICE_ENABLED, {**spice, qsp.IMPORT_MODE.name: "DIRECT_QUERY"})
 
 
 def test_daily_refresh_of_each_dataset(template_dict):
     resources = template_dict["Resources"]
     for refresh, spec in (
-        (qsmod.PATCH_DATASET_REFRESH, qsmod.PATCH_SPEC),
-        (qsmod.BY_TAG_DATASET_REFRESH, qsmod.BY_TAG_SPEC),
+        (names.PATCH_DATASET_REFRESH, datasets.PATCH_SPEC),
+        (names.BY_TAG_DATASET_REFRESH, datasets.BY_TAG_SPEC),
     ):
         props = resources[refresh]["Properties"]
         assert resources[refresh]["DependsOn"] == [spec.logical_id]
         assert props["DataSetId"] == resources[spec.logical_id]["Properties"]["DataSetId"]
         frequency = props["Schedule"]["ScheduleFrequency"]
         assert frequency["Interval"] == "DAILY"
-        assert frequency["TimeOfTheDay"] == {"Ref": qsmod.REFRESH_TIME}
+        assert frequency["TimeOfTheDay"] == {"Ref": qsp.REFRESH_TIME.name}
         assert props["Schedule"]["RefreshType"] == "FULL_REFRESH"
 
 
 def test_datasets_do_not_wait_for_spice_ingestion(template_dict):
-    for spec in qsmod.DATASETS:
+    for spec in datasets.DATASETS:
         props = template_dict["Resources"][spec.logical_id]["Properties"]
-        assert props["ImportMode"] == {"Ref": qsmod.IMPORT_MODE}
+        assert props["ImportMode"] == {"Ref": qsp.IMPORT_MODE.name}
         assert props["IngestionWaitPolicy"] == {
-            "Fn::If": [qsmod.SPICE_ENABLED, {"WaitForSpiceIngestion": False}, {"Ref": "AWS::NoValue"}]
+            "Fn::If": [qsp.SPICE_ENABLED, {"WaitForSpiceIngestion": False}, {"Ref": "AWS::NoValue"}]
         }
         assert props["Name"] == spec.name
 
 
 def test_datasets_wait_for_the_athena_views(template_dict):
-    for spec in qsmod.DATASETS:
-        assert template_dict["Resources"][spec.logical_id]["DependsOn"] == [lib.ATHENA_VIEWS]
-    template, _ = lib.build_template(views=False)
-    assert all("DependsOn" not in template.resources[spec.logical_id].to_dict() for spec in qsmod.DATASETS)
+    """`views` is a required input (test_every_input_is_required): SPICE ingests when a dataset is created."""
+    for spec in datasets.DATASETS:
+        assert template_dict["Resources"][spec.logical_id]["DependsOn"] == [ATHENA_VIEWS]
 
 
 def test_output_is_deterministic(template_json):

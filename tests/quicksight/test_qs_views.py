@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-import qs_testlib as lib
 
-from patchcompliance import quicksight as qsmod
+from patchcompliance.quicksight import datasets, names
+from tests.support import quicksight as lib
 
-TABLES = [(spec.logical_id, source.table_id) for spec in qsmod.DATASETS for source in spec.sources]
+TABLES = [(spec.logical_id, source.table_id) for spec in datasets.DATASETS for source in spec.sources]
 
 
 def _relational(template: dict, dataset: str, table_id: str) -> dict:
@@ -50,12 +50,12 @@ def test_tables_read_the_project_database_through_the_data_source(template_dict,
     table = _relational(template_dict, dataset, table_id)
     assert table["Catalog"] == "AwsDataCatalog"
     assert table["Schema"] == {"Ref": "AthenaDatabase"}
-    assert table["DataSourceArn"] == {"Fn::GetAtt": [qsmod.DATA_SOURCE, "Arn"]}
+    assert table["DataSourceArn"] == {"Fn::GetAtt": [names.DATA_SOURCE, "Arn"]}
 
 
 def test_dataset_columns_are_the_spec_columns(template_dict):
     """The LogicalTableMap (joins, renames, projection) exposes exactly the columns the module declares."""
-    for spec in qsmod.DATASETS:
+    for spec in datasets.DATASETS:
         props = template_dict["Resources"][spec.logical_id]["Properties"]
         assert lib.dataset_columns(props) == list(spec.columns)
 

@@ -54,7 +54,11 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
-from .catalog import TableDecl
+from patchcompliance.constants import VIEW_ORDER
+from patchcompliance.render import view_sql  # the SELECT exactly as the AthenaViews custom resource receives it
+
+from .catalog import TableDecl, bind_roles, glue_tables, template_with_glue_tables
+from .fixtures import Fixture
 
 MAX_LINE_BYTES = 32 * 1024 * 1024  # Athena: a row cannot exceed 32 MB
 SNAPSHOT_KEY = re.compile(
@@ -554,3 +558,34 @@ def _rewrite_unnest(tree: exp.Expression) -> exp.Expression:
         subquery = sqlglot.parse_one(f"(SELECT {', '.join(items)}) AS {_ident(alias.name)}", read="duckdb")
         unnest.replace(subquery)
     return tree
+
+
+# ---------------------------------------------------------------- engine over a fixture
+def open_engine(
+    fixture: Fixture,
+    template: dict | None = None,
+    workdir: Path | None = None,
+    *,
+    views: tuple[str, ...] = VIEW_ORDER,
+    threads: int | None = None,
+) -> LocalAthena:
+    """Engine over a fixture: tables from `template` (default: committed template, else built in-process),
+    Config partitions registered as the PartitioningFunction would, views created in order (a view reading
+    another, like configmic reading config_latest_items, needs that one in `views` too, before it)."""
+    if template is None:
+        template, _ = template_with_glue_tables()
+    spec = fixture.spec
+    values = bind_roles(
+        template,
+        config_bucket=spec.config_bucket,
+        datasync_bucket=spec.datasync_bucket,
+        datasync_prefix=spec.datasync_prefix,
+        account_ids=list(spec.projection_accounts),
+        regions=list(spec.regions),
+    )
+    engine = LocalAthena(glue_tables(template, values), fixture.buckets, workdir, threads=threads)
+    engine.register_config_snapshots()
+    engine.build()
+    for name in views:
+        engine.create_view(name, view_sql(name))
+    return engine

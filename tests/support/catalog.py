@@ -4,20 +4,19 @@ The template is the single source of truth for the local engine: columns, partit
 parameters and partition projection are taken from the `AWS::Glue::Table` resources exactly as declared, with
 their intrinsic functions (Ref, Fn::Sub, Fn::Join, Fn::Select, Fn::GetAtt of a bucket name) resolved against
 values bound to the parameters and buckets *by their role* (see :func:`bind_roles`), so the engine does not
-depend on the lead's parameter names.
+depend on the template's parameter names.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from .. import glue
+from patchcompliance import glue
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-COMMITTED_TEMPLATE = REPO_ROOT / "templates" / "patch-compliance.yaml"
+from .templates import CENTRAL_TEMPLATE, ROOT, load_template
+
 PSEUDO_PARAMETERS = {
     "AWS::AccountId": "999988887777",
     "AWS::Region": "eu-west-1",
@@ -58,20 +57,10 @@ class TableDecl:
 
 
 # ---------------------------------------------------------------- templates
-def load_template(path: Path = COMMITTED_TEMPLATE) -> dict:
-    """Parse a YAML/JSON template with cfn-lint's decoder (understands !Sub, !Ref ... short forms)."""
-    from cfnlint.decode import decode_str
-
-    template, matches = decode_str(Path(path).read_text(encoding="utf-8"))
-    if matches or template is None:
-        raise ValueError(f"cannot decode {path}: {[str(m) for m in matches]}")
-    return template
-
-
 def build_glue_template() -> dict:
-    """A minimal template holding only this package's Glue resources, built with patchcompliance.glue.
+    """A minimal template holding only the Glue resources, built with patchcompliance.glue.
 
-    Stand-in parameters and buckets carry the names DESIGN.md uses; the engine binds them by role anyway.
+    Stand-in parameters and buckets carry the names docs/DESIGN.md uses; the engine binds them by role anyway.
     """
     from troposphere import Parameter, Ref, Template
     from troposphere.s3 import Bucket
@@ -91,11 +80,11 @@ def build_glue_template() -> dict:
 
 def template_with_glue_tables(prefer_committed: bool = True) -> tuple[dict, str]:
     """(template, source): the committed template if it exists and declares our tables, else an in-process one."""
-    if prefer_committed and COMMITTED_TEMPLATE.exists():
-        template = load_template(COMMITTED_TEMPLATE)
+    if prefer_committed and CENTRAL_TEMPLATE.exists():
+        template = load_template(CENTRAL_TEMPLATE)
         resources = template.get("Resources", {})
         if glue.ATHENA_TABLE in resources and all(i in resources for i in glue.INVENTORY_TABLE_IDS.values()):
-            return template, str(COMMITTED_TEMPLATE.relative_to(REPO_ROOT))
+            return template, str(CENTRAL_TEMPLATE.relative_to(ROOT))
     return build_glue_template(), "in-process (patchcompliance.glue)"
 
 

@@ -1,12 +1,14 @@
 """Deterministic fixture: a directory tree mirroring the two central buckets, and the ground truth it encodes.
 
-Layout (aws-data-formats.md §1, §3), below ``<root>/<bucket>/``:
+Layout below ``<root>/<bucket>/``, as AWS writes the objects:
 
-* Config bucket: ``[<prefix>]AWSLogs/<acct>/Config/<region>/<yyyy>/<m>/<d>/ConfigSnapshot/
+* Config bucket (AWS Config snapshot delivery key layout, as documented in the AWS Config Developer Guide):
+  ``[<prefix>]AWSLogs/<acct>/Config/<region>/<yyyy>/<m>/<d>/ConfigSnapshot/
   <acct>_Config_<region>_ConfigSnapshot_<yyyyMMddTHHmmssZ>_<uuid>.json.gz`` (month/day unpadded, one JSON object
   on a single line, gzip), ``.../ConfigHistory/<acct>_Config_<region>_ConfigHistory_AWS::EC2::Instance_<start>_
   <end>_1.json.gz`` and the empty probe ``AWSLogs/<acct>/Config/ConfigWritabilityCheckFile``.
-* Sync bucket: ``<prefix>/AWS:<Type>/accountid=<acct>/region=<region>/resourcetype=ManagedInstanceInventory/
+* Sync bucket (Systems Manager Inventory resource data sync layout, as documented in the AWS Systems Manager
+  User Guide): ``<prefix>/AWS:<Type>/accountid=<acct>/region=<region>/resourcetype=ManagedInstanceInventory/
   <node>.json`` (JSON lines, one object per inventory entry, PascalCase attributes + resourceId, captureTime,
   schemaVersion) and the probe ``<prefix>/AWS:InstanceInformation/accountid=<acct>/test.json``.
 

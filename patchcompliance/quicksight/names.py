@@ -1,0 +1,62 @@
+"""QuickSight logical IDs, output names and the action sets the principal is granted on each resource."""
+
+from __future__ import annotations
+
+# ---------------------------------------------------------------- logical IDs
+QUICKSIGHT_ROLE = "QuickSightRole"
+DATA_SOURCE = "QuickSightDataSource"
+PATCH_DATASET = "PatchComplianceDataSet"
+BY_TAG_DATASET = "PatchComplianceByTagDataSet"
+PATCH_DATASET_REFRESH = "PatchComplianceDataSetRefresh"
+BY_TAG_DATASET_REFRESH = "PatchComplianceByTagDataSetRefresh"
+ANALYSIS = "PatchComplianceAnalysis"
+DASHBOARD = "PatchComplianceDashboard"
+
+# ---------------------------------------------------------------- outputs
+DASHBOARD_URL_OUTPUT = "QuickSightDashboardUrl"
+DASHBOARD_ARN_OUTPUT = "QuickSightDashboardArn"
+
+# The Athena catalog of the Glue Data Catalog: the datasets read the views through it.
+CATALOG = "AwsDataCatalog"
+
+# ---------------------------------------------------------------- QuickSight permission sets (owner)
+DATA_SOURCE_ACTIONS = (
+    "quicksight:DescribeDataSource",
+    "quicksight:DescribeDataSourcePermissions",
+    "quicksight:PassDataSource",
+    "quicksight:UpdateDataSource",
+    "quicksight:DeleteDataSource",
+    "quicksight:UpdateDataSourcePermissions",
+)
+DATASET_ACTIONS = (
+    "quicksight:DescribeDataSet",
+    "quicksight:DescribeDataSetPermissions",
+    "quicksight:PassDataSet",
+    "quicksight:DescribeIngestion",
+    "quicksight:ListIngestions",
+    "quicksight:UpdateDataSet",
+    "quicksight:DeleteDataSet",
+    "quicksight:CreateIngestion",
+    "quicksight:CancelIngestion",
+    "quicksight:UpdateDataSetPermissions",
+)
+ANALYSIS_ACTIONS = (
+    "quicksight:RestoreAnalysis",
+    "quicksight:UpdateAnalysisPermissions",
+    "quicksight:DeleteAnalysis",
+    "quicksight:DescribeAnalysisPermissions",
+    "quicksight:QueryAnalysis",
+    "quicksight:DescribeAnalysis",
+    "quicksight:UpdateAnalysis",
+)
+# View actions (Describe/List/Query) plus owner actions.
+DASHBOARD_ACTIONS = (
+    "quicksight:DescribeDashboard",
+    "quicksight:ListDashboardVersions",
+    "quicksight:QueryDashboard",
+    "quicksight:UpdateDashboardPermissions",
+    "quicksight:UpdateDashboard",
+    "quicksight:DeleteDashboard",
+    "quicksight:DescribeDashboardPermissions",
+    "quicksight:UpdateDashboardPublishedVersion",
+)

@@ -1,0 +1,1 @@
+"""Tests of patchcompliance. A regular package, so `tests.support` imports the same way under pytest and from bench/."""
