@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from troposphere import Export, GetAtt, Output, Ref, Sub, Template
+from troposphere import Equals, Export, GetAtt, If, Not, Or, Output, Ref, Sub, Template
 
-from . import athena, config, glue, parameters, partitioning, quicksight, stackset, storage
+from . import athena, config, glue, inventory_partitions, parameters, partitioning, quicksight, stackset, storage
+from .conditions import USE_STACK_AGGREGATOR
+from .config_export import add_config_export
 from .member import build_member
 from .render import to_yaml
 
@@ -32,14 +34,7 @@ def build_central(member: Template | None = None) -> Template:
     buckets = storage.add_buckets(template, params)
     database = glue.add_database(template, Ref(params["DatabaseName"]))
     config_table = glue.add_config_table(template, database, buckets.config)
-    inventory_tables = glue.add_inventory_tables(
-        template,
-        database,
-        buckets.datasync,
-        params["DataSyncPrefix"],
-        params["AccountIds"],
-        params["Regions"],
-    )
+    inventory_tables = glue.add_inventory_tables(template, database, buckets.datasync, params["DataSyncPrefix"])
     workgroup = athena.add_workgroup(template, buckets.athena, params["KmsKeyArn"])
     partitioning.add_partitioning(
         template,
@@ -49,16 +44,25 @@ def build_central(member: Template | None = None) -> Template:
         storage_descriptor=glue.config_storage_descriptor(),
         log_retention=params["LogRetentionDays"],
     )
+    inventory_partitions.add_inventory_partitions(
+        template,
+        bucket=buckets.datasync,
+        prefix=params["DataSyncPrefix"],
+        database=database,
+        tables=inventory_tables,
+        log_retention=params["LogRetentionDays"],
+    )
+    aggregator = config.add_aggregator(template, params["CreateOrganizationAggregator"])
+    export = _add_config_export(template, params, buckets, database, aggregator)
     views = athena.add_views(
         template,
         workgroup=workgroup,
         database=database,
-        tables=[config_table, *inventory_tables.values()],
+        tables=[config_table, export.table, *inventory_tables.values()],
         results_bucket=buckets.athena,
         log_retention=params["LogRetentionDays"],
         kms_key=params["KmsKeyArn"],
     )
-    config.add_aggregator(template, params["CreateOrganizationAggregator"])
     qs = quicksight.add_quicksight(
         template,
         quicksight.QuickSightInputs(
@@ -81,6 +85,41 @@ def build_central(member: Template | None = None) -> Template:
     parameters.set_interface(template, [*specs, *qs.specs])
     _outputs(template, buckets, database, workgroup, stack_set)
     return template
+
+
+def _add_config_export(template, params, buckets, database, aggregator):
+    """The Config export the views read, into the Config bucket, from the ConfigAggregatorName aggregator or, when
+    that is empty, the one this stack creates (a Rule refuses empty without CreateOrganizationAggregator)."""
+    name, create = params["ConfigAggregatorName"], params["CreateOrganizationAggregator"]
+    template.add_rule(
+        "ConfigExportHasAggregator",
+        {
+            "Assertions": [
+                {
+                    "Assert": Or(Not(Equals(Ref(name), "")), Equals(Ref(create), "true")),
+                    "AssertDescription": "ConfigAggregatorName is empty, so the Config export needs the aggregator "
+                    "this stack creates: set CreateOrganizationAggregator to true, or name an existing aggregator",
+                }
+            ]
+        },
+    )
+    USE_STACK_AGGREGATOR.use(template)
+    return add_config_export(
+        template,
+        bucket=buckets.config,
+        database=database,
+        aggregator_name=If(USE_STACK_AGGREGATOR, aggregator.ConfigurationAggregatorName, Ref(name)),
+        # IAM scopes config:SelectAggregateResourceConfig to an aggregator ARN, which holds its ID, not its name:
+        # exact for the stack's aggregator, any aggregator of this account and region for a named one.
+        aggregator_arn=If(
+            USE_STACK_AGGREGATOR,
+            GetAtt(aggregator, "ConfigurationAggregatorArn"),
+            Sub("arn:${AWS::Partition}:config:${AWS::Region}:${AWS::AccountId}:config-aggregator/*"),
+        ),
+        schedule=params["ConfigExportSchedule"],
+        log_retention=params["LogRetentionDays"],
+        kms_key=params["KmsKeyArn"],
+    )
 
 
 def _outputs(template, buckets, database, workgroup, stack_set) -> None:

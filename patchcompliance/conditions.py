@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from troposphere import And, Equals, Join, Not, Or, Ref, Region, Template
 from troposphere import Condition as CfnCondition
-from troposphere import Equals, Not, Or, Ref, Region, Template
 
 from . import constants as c
 
@@ -65,8 +65,23 @@ def is_true(parameter: str) -> Callable[[], object]:
     return lambda: Equals(Ref(parameter), "true")
 
 
+OR_MAX_CONDITIONS = 10  # Fn::Or takes 2 to 10 conditions (CloudFormation "Condition functions")
+
+
+def any_of(expressions: list) -> object:
+    """True if any expression is: one expression as it is, up to 10 in one Fn::Or, more in nested Fn::Or of 10."""
+    if not expressions:
+        raise ValueError("any_of needs at least one expression")
+    if len(expressions) == 1:
+        return expressions[0]
+    if len(expressions) <= OR_MAX_CONDITIONS:
+        return Or(*expressions)
+    size = OR_MAX_CONDITIONS
+    return any_of([any_of(expressions[i : i + size]) for i in range(0, len(expressions), size)])
+
+
 def region_not_in(regions: tuple[str, ...]) -> Callable[[], object]:
-    return lambda: Not(Or(*[Equals(Region, r) for r in regions]))
+    return lambda: Not(any_of([Equals(Region, r) for r in regions]))
 
 
 HAS_KMS = Cond("HasKmsKey", not_empty("KmsKeyArn"))
@@ -74,4 +89,26 @@ HAS_EMAIL = Cond("HasNotificationEmail", not_empty("NotificationEmail"))
 CREATE_INVENTORY = Cond("CreateInventoryAssociation", is_true("CreateInventoryAssociation"))
 CREATE_AGGREGATOR = Cond("CreateOrganizationAggregator", is_true("CreateOrganizationAggregator"))
 PATCH_RULE_SUPPORTED = Cond("PatchComplianceRuleSupported", region_not_in(c.PATCH_RULE_UNSUPPORTED_REGIONS))
+MANAGED_BY_SSM_RULE_SUPPORTED = Cond(
+    "ManagedBySsmRuleSupported", region_not_in(c.MANAGED_BY_SSM_RULE_UNSUPPORTED_REGIONS)
+)
+CREATE_RECORDER = Cond("CreateConfigRecorder", is_true("CreateConfigRecorder"))
+SUBSCRIBE_EMAIL = Cond(  # the e-mail subscription needs the topic, which only exists with the recorder
+    "SubscribeNotificationEmail",
+    lambda: And(HAS_EMAIL.ref(), CREATE_RECORDER.ref()),
+    requires=(HAS_EMAIL, CREATE_RECORDER),
+)
 DEFAULT_ADMIN_ROLE = Cond("UseDefaultStackSetAdministrationRole", is_empty("StackSetAdministrationRoleArn"))
+SERVICE_MANAGED = Cond("ServiceManagedStackSet", lambda: Equals(Ref("PermissionModel"), c.SERVICE_MANAGED))
+# Organisation mode: the delivery bucket policies admit the organisation (aws:SourceOrgID), not listed accounts.
+HAS_ORGANIZATION_ID = Cond("HasOrganizationId", not_empty("OrganizationId"))
+# A CommaDelimitedList with something in it. The StackSet names its targets only under these: cfn-lint otherwise
+# checks the unused model's default "" against the account/OU ID pattern (the Rules refuse "" for the model in use).
+HAS_ACCOUNT_IDS = Cond("HasAccountIds", lambda: Not(Equals(Join("", Ref("AccountIds")), "")))
+HAS_OU_IDS = Cond("HasOrganizationalUnitIds", lambda: Not(Equals(Join("", Ref("OrganizationalUnitIds")), "")))
+# The Config export reads the aggregator this stack creates (ConfigAggregatorName empty).
+USE_STACK_AGGREGATOR = Cond(
+    "UseStackConfigAggregator",
+    lambda: And(CREATE_AGGREGATOR.ref(), Equals(Ref("ConfigAggregatorName"), "")),
+    requires=(CREATE_AGGREGATOR,),
+)

@@ -24,23 +24,71 @@ from troposphere.sns import SubscriptionResource, Topic, TopicPolicy
 
 from . import constants as c
 from . import policies
-from .conditions import CREATE_AGGREGATOR, HAS_EMAIL, HAS_KMS, PATCH_RULE_SUPPORTED
+from .conditions import (
+    CREATE_AGGREGATOR,
+    CREATE_RECORDER,
+    HAS_KMS,
+    MANAGED_BY_SSM_RULE_SUPPORTED,
+    PATCH_RULE_SUPPORTED,
+    SUBSCRIBE_EMAIL,
+    Cond,
+)
 
-# Resource types the recorder records: what the two rules evaluate and what the views read.
-RECORDED_TYPES = (
+# What the two rules evaluate and what the views read (through the central aggregator). A recorder that already
+# exists (CreateConfigRecorder=false, e.g. Control Tower's) must record at least these types.
+REQUIRED_RECORDED_TYPES = (
     "AWS::EC2::Instance",
     "AWS::SSM::ManagedInstanceInventory",
     "AWS::SSM::PatchCompliance",
-    "AWS::SSM::AssociationCompliance",
     "AWS::Config::ResourceCompliance",
+)
+# The stack's own recorder records these and association compliance.
+RECORDED_TYPES = (*REQUIRED_RECORDED_TYPES, "AWS::SSM::AssociationCompliance")
+
+
+@dataclass(frozen=True)
+class ManagedRule:
+    """An AWS managed Config rule, scoped to the resource types and regions its developer-guide page lists."""
+
+    logical_id: str
+    name: str
+    identifier: str
+    resource_types: tuple[str, ...]
+    description: str
+    supported: Cond  # the region condition: the rule exists only where AWS Config offers it
+
+
+MANAGED_RULES = (
+    # https://docs.aws.amazon.com/config/latest/developerguide/ec2-instance-managed-by-systems-manager.html
+    ManagedRule(
+        c.RULE_MANAGED_BY_SSM,
+        c.RULE_NAME_MANAGED_BY_SSM,
+        "EC2_INSTANCE_MANAGED_BY_SSM",
+        ("AWS::EC2::Instance", "AWS::SSM::ManagedInstanceInventory"),
+        "Checks whether each EC2 instance is managed by AWS Systems Manager.",
+        MANAGED_BY_SSM_RULE_SUPPORTED,
+    ),
+    # https://docs.aws.amazon.com/config/latest/developerguide/ec2-managedinstance-patch-compliance-status-check.html
+    ManagedRule(
+        c.RULE_PATCH_COMPLIANCE,
+        c.RULE_NAME_PATCH_COMPLIANCE,
+        "EC2_MANAGEDINSTANCE_PATCH_COMPLIANCE_STATUS_CHECK",
+        ("AWS::SSM::PatchCompliance",),
+        "Checks whether each managed instance is compliant with its patch baseline.",
+        PATCH_RULE_SUPPORTED,
+    ),
 )
 
 
 @dataclass(frozen=True)
 class MemberConfig:
+    """The member's Config resources. Recorder, channel and topic exist only under `recorder_condition`."""
+
     recorder: ConfigurationRecorder
     delivery_channel: DeliveryChannel
+    topic: Topic
     rules: list
+    recorder_condition: Cond
 
 
 def add_aggregator(template: Template, create) -> ConfigurationAggregator:
@@ -69,11 +117,14 @@ def add_aggregator(template: Template, create) -> ConfigurationAggregator:
 
 
 def add_member_config(template: Template, params: dict) -> MemberConfig:
-    for condition in (HAS_EMAIL, HAS_KMS, PATCH_RULE_SUPPORTED):
+    """Recorder, delivery channel, topic and recorder role when CreateConfigRecorder is true; the rules always
+    (where offered), so they also evaluate with a recorder the stack does not own (Control Tower's)."""
+    for condition in (CREATE_RECORDER, SUBSCRIBE_EMAIL, HAS_KMS):
         condition.use(template)
     topic = template.add_resource(
         Topic(
             c.CONFIG_TOPIC,
+            Condition=CREATE_RECORDER,
             DisplayName="AWS Config notifications",
             Metadata={"checkov": {"skip": [TOPIC_KMS_SKIP]}},
         )
@@ -81,6 +132,7 @@ def add_member_config(template: Template, params: dict) -> MemberConfig:
     template.add_resource(
         TopicPolicy(
             c.CONFIG_TOPIC_POLICY,
+            Condition=CREATE_RECORDER,
             Topics=[Ref(topic)],
             PolicyDocument=policies.document(
                 Statement(
@@ -97,7 +149,7 @@ def add_member_config(template: Template, params: dict) -> MemberConfig:
     template.add_resource(
         SubscriptionResource(
             c.CONFIG_TOPIC_SUBSCRIPTION,
-            Condition=HAS_EMAIL,
+            Condition=SUBSCRIBE_EMAIL,
             TopicArn=Ref(topic),
             Protocol="email",
             Endpoint=Ref(params["NotificationEmail"]),
@@ -106,6 +158,7 @@ def add_member_config(template: Template, params: dict) -> MemberConfig:
     role = template.add_resource(
         Role(
             c.CONFIG_RECORDER_ROLE,
+            Condition=CREATE_RECORDER,
             Description="Lets AWS Config record resources and deliver to the central bucket and the topic",
             AssumeRolePolicyDocument=policies.assume_role("config", source_account=True),
             ManagedPolicyArns=[Sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AWS_ConfigRole")],
@@ -126,6 +179,7 @@ def add_member_config(template: Template, params: dict) -> MemberConfig:
     recorder = template.add_resource(
         ConfigurationRecorder(
             c.CONFIG_RECORDER,
+            Condition=CREATE_RECORDER,
             RoleARN=GetAtt(role, "Arn"),
             RecordingGroup=RecordingGroup(
                 AllSupported=False, IncludeGlobalResourceTypes=False, ResourceTypes=list(RECORDED_TYPES)
@@ -135,6 +189,7 @@ def add_member_config(template: Template, params: dict) -> MemberConfig:
     channel = template.add_resource(
         DeliveryChannel(
             c.CONFIG_DELIVERY_CHANNEL,
+            Condition=CREATE_RECORDER,
             DependsOn=[recorder],  # AWS Config refuses a delivery channel while no recorder exists
             S3BucketName=Ref(params["ConfigBucketName"]),
             S3KmsKeyArn=If(HAS_KMS, Ref(params["KmsKeyArn"]), NoValue),
@@ -144,28 +199,27 @@ def add_member_config(template: Template, params: dict) -> MemberConfig:
             ),
         )
     )
-    rules = [
-        _managed_rule(
-            template,
-            c.RULE_MANAGED_BY_SSM,
-            c.RULE_NAME_MANAGED_BY_SSM,
-            "EC2_INSTANCE_MANAGED_BY_SSM",
-            "AWS::EC2::Instance",
-            "Checks whether each EC2 instance is managed by AWS Systems Manager.",
-            [recorder, channel],
-        ),
-        _managed_rule(
-            template,
-            c.RULE_PATCH_COMPLIANCE,
-            c.RULE_NAME_PATCH_COMPLIANCE,
-            "EC2_MANAGEDINSTANCE_PATCH_COMPLIANCE_STATUS_CHECK",
-            "AWS::SSM::PatchCompliance",
-            "Checks whether each managed instance is compliant with its patch baseline.",
-            [recorder, channel],
-            condition=PATCH_RULE_SUPPORTED,
-        ),
-    ]
-    return MemberConfig(recorder=recorder, delivery_channel=channel, rules=rules)
+    after_recorder = recorder_dependency(recorder, channel)
+    rules = [_managed_rule(template, rule, after_recorder) for rule in MANAGED_RULES]
+    return MemberConfig(
+        recorder=recorder, delivery_channel=channel, topic=topic, rules=rules, recorder_condition=CREATE_RECORDER
+    )
+
+
+def recorder_dependency(recorder, channel) -> dict:
+    """Metadata that makes a rule wait for the stack's recorder and channel when the stack creates them.
+
+    AWS Config refuses a rule while no recorder exists, so the rules must come after the recorder; but DependsOn
+    cannot be conditional and must not name a resource that a condition leaves out. A Ref inside Fn::If in the
+    rule's Metadata (CloudFormation resolves intrinsic functions there, "Metadata attribute") is a dependency only
+    when the condition is true; when it is false the value is an empty string and there is no dependency.
+    """
+    return {
+        "RecorderDependency": {
+            "ConfigRecorder": If(CREATE_RECORDER, Ref(recorder), ""),
+            "ConfigDeliveryChannel": If(CREATE_RECORDER, Ref(channel), ""),
+        }
+    }
 
 
 def _own_account_delivery(bucket_name) -> list[Statement]:
@@ -191,15 +245,16 @@ TOPIC_KMS_SKIP = {
 }
 
 
-def _managed_rule(template, logical_id, name, identifier, resource_type, description, depends_on, condition=None):
-    rule = ConfigRule(
-        logical_id,
-        DependsOn=depends_on,
-        ConfigRuleName=name,
-        Description=description,
-        Source=Source(Owner="AWS", SourceIdentifier=identifier),
-        Scope=Scope(ComplianceResourceTypes=[resource_type]),
+def _managed_rule(template: Template, rule: ManagedRule, metadata: dict) -> ConfigRule:
+    rule.supported.use(template)
+    return template.add_resource(
+        ConfigRule(
+            rule.logical_id,
+            Condition=rule.supported,
+            Metadata=metadata,
+            ConfigRuleName=rule.name,
+            Description=rule.description,
+            Source=Source(Owner="AWS", SourceIdentifier=rule.identifier),
+            Scope=Scope(ComplianceResourceTypes=list(rule.resource_types)),
+        )
     )
-    if condition:
-        rule.Condition = condition
-    return template.add_resource(rule)

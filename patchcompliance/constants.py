@@ -25,16 +25,16 @@ ATHENA_VIEWS_ROLE = "AthenaViewsRole"
 ATHENA_VIEWS_DLQ = "AthenaViewsDeadLetterQueue"  # CloudFormation invokes custom resources asynchronously
 # Named query per view; the seed's AthenaConfigMICVNamedQuery is the one for configmic.
 NAMED_QUERY_IDS = {
-    "config_latest_items": "AthenaConfigLatestItemsNamedQuery",
+    "config_export_latest": "AthenaConfigExportLatestNamedQuery",
     "configmic": "AthenaConfigMICVNamedQuery",
     "configpc": "AthenaConfigPCNamedQuery",
     "patch": "AthenaPatchNamedQuery",
     "instance_tags": "AthenaInstanceTagsNamedQuery",
     "instance_compliance": "AthenaInstanceComplianceNamedQuery",
 }
-VIEW_ORDER = ("config_latest_items", "configmic", "configpc", "patch", "instance_tags", "instance_compliance")
-# The views for consumers (QuickSight); config_latest_items is the shared base of configmic, configpc, instance_tags.
-PUBLIC_VIEWS = tuple(name for name in VIEW_ORDER if name != "config_latest_items")
+VIEW_ORDER = ("config_export_latest", "configmic", "configpc", "patch", "instance_tags", "instance_compliance")
+# The views for consumers (QuickSight); config_export_latest is the shared base of configmic, configpc, instance_tags.
+PUBLIC_VIEWS = tuple(name for name in VIEW_ORDER if name != "config_export_latest")
 
 PARTITIONING_FUNCTION = "PartitioningFunction"
 PARTITIONING_ROLE = "LambdaExecutionRole"  # seed ID, now the partitioning function's role
@@ -43,9 +43,19 @@ PARTITIONING_RULE = "PartitioningRule"
 PARTITIONING_DLQ = "PartitioningDeadLetterQueue"
 PARTITIONING_DLQ_POLICY = "PartitioningDeadLetterQueuePolicy"
 
+INVENTORY_PARTITIONS_FUNCTION = "InventoryPartitionsFunction"
+INVENTORY_PARTITIONS_ROLE = "InventoryPartitionsRole"
+INVENTORY_PARTITIONS_SCHEDULE = "InventoryPartitionsSchedule"
+INVENTORY_PARTITIONS_PERMISSION = "InventoryPartitionsSchedulePermission"
+INVENTORY_PARTITIONS_DLQ = "InventoryPartitionsDeadLetterQueue"
+INVENTORY_PARTITIONS_DLQ_POLICY = "InventoryPartitionsDeadLetterQueuePolicy"
+
 CONFIG_AGGREGATOR = "ConfigAggregator"
 CONFIG_AGGREGATOR_ROLE = "ConfigAggregatorRole"
 STACKSET = "StackSet"
+# StackSet permission models (parameter PermissionModel, its condition and the Rules on its targets).
+SELF_MANAGED = "SELF_MANAGED"
+SERVICE_MANAGED = "SERVICE_MANAGED"
 QUICKSIGHT_ENABLED = "QuickSightEnabled"  # condition name
 
 # ---------------------------------------------------------------- member template
@@ -60,8 +70,21 @@ RULE_PATCH_COMPLIANCE = "Ec2ManagedInstancePatchComplianceRule"
 # Config rule names the Athena views match on (see patchcompliance/sql).
 RULE_NAME_MANAGED_BY_SSM = "ec2-instance-managed-by-systems-manager"
 RULE_NAME_PATCH_COMPLIANCE = "ec2-managedinstance-patch-compliance-status-check"
-# Regions where EC2_MANAGEDINSTANCE_PATCH_COMPLIANCE_STATUS_CHECK is not offered (Osaka, Milan, Taipei).
-PATCH_RULE_UNSUPPORTED_REGIONS = ("ap-northeast-3", "eu-south-1", "ap-east-2")
+# Regions (of parameters.KNOWN_REGIONS) where AWS Config does not offer a managed rule, from each rule's page in
+# the AWS Config Developer Guide ("AWS Region" line); the rule is skipped there by a template condition.
+# ec2-instance-managed-by-systems-manager: "All supported AWS regions except Asia Pacific (Taipei)".
+MANAGED_BY_SSM_RULE_UNSUPPORTED_REGIONS = ("ap-east-2",)
+# ec2-managedinstance-patch-compliance-status-check: except Osaka, Milan, Taipei, Calgary (and AWS Secret - West).
+PATCH_RULE_UNSUPPORTED_REGIONS = ("ap-northeast-3", "eu-south-1", "ap-east-2", "ca-west-1")
+
+# Fixed names of the member's SSM resources. Names derived from the stack name can exceed the services' 128-character
+# limits when the stack is a StackSet instance ("StackSet-<StackSetName>-<id>"); these always fit.
+NAME_PREFIX = "patch-compliance"
+UPDATE_AGENT_ASSOCIATION_NAME = f"{NAME_PREFIX}-UpdateSSMAgent"
+INVENTORY_ASSOCIATION_NAME = f"{NAME_PREFIX}-GatherSoftwareInventory"
+SCAN_ASSOCIATION_NAME = f"{NAME_PREFIX}-RunPatchBaseline-Scan"
+MAINTENANCE_WINDOW_NAME = f"{NAME_PREFIX}-patching"
+RESOURCE_DATA_SYNC_NAME = f"{NAME_PREFIX}-sync"
 
 UPDATE_AGENT_ASSOCIATION = "UpdateSSMAgentAssociation"
 INVENTORY_ASSOCIATION = "GatherSoftwareInventoryAssociation"
@@ -102,9 +125,15 @@ def config_snapshot_key(account: str, region: str, year: int, month: int, day: i
 # EventBridge wildcard matching every snapshot key, under any bucket prefix.
 CONFIG_SNAPSHOT_WILDCARD = f"*{config_account_prefix('*')}*/ConfigSnapshot/*.json.gz"
 
+CONFIG_EXPORT_FUNCTION = "ConfigExportFunction"
+DIGEST_FUNCTION = "DigestFunction"
+
 # Lambda sources, functions/<dir>/index.py
 FUNCTION_DIRS = {
     TAGGING_FUNCTION: "ec2_tagging",
     PARTITIONING_FUNCTION: "partitioning",
     ATHENA_VIEWS_FUNCTION: "athena_views",
+    INVENTORY_PARTITIONS_FUNCTION: "inventory_partitions",
+    CONFIG_EXPORT_FUNCTION: "config_export",
+    DIGEST_FUNCTION: "digest",
 }

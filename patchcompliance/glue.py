@@ -32,9 +32,11 @@ Other decisions
 * ``*Count`` attributes are ``int``: the OpenX SerDe parses quoted (``"3"``) and bare (``3``) numbers alike.
 * InstanceInformation's ``ResourceType`` attribute is not declared: it would clash with the partition column
   ``resourcetype``.
-* SSM tables use partition projection (``enum`` accountid/region from the AccountIds/Regions parameters,
-  ``resourcetype`` = ``ManagedInstanceInventory``). Projected locations always end in
-  ``accountid=<a>/region=<r>/resourcetype=<t>/``, so the probe object SSM writes at
+* SSM tables have no projection: nothing in the stack lists the accounts that deliver. The
+  InventoryPartitionsFunction (patchcompliance/inventory_partitions.py) registers one partition per account x
+  region found in the folders of the anchor type (:data:`INVENTORY_ANCHOR_TYPE`) in every inventory table, with
+  ``resourcetype`` = :data:`INVENTORY_RESOURCE_TYPE` and the table's own storage descriptor. Partition
+  locations always end in ``accountid=<a>/region=<r>/resourcetype=<t>/``, so the probe object SSM writes at
   ``AWS:InstanceInformation/accountid=<acct>/test.json`` is never read.
 * The Config table has no projection: the PartitioningFunction registers one partition per snapshot folder
   (``dt`` zero-padded ``YYYY-MM-DD``; location = the real unpadded ``.../<yyyy>/<m>/<d>/ConfigSnapshot/``
@@ -45,7 +47,7 @@ from __future__ import annotations
 
 import re
 
-from troposphere import AWS_ACCOUNT_ID, AWSObject, Join, Parameter, Ref, Sub, Template
+from troposphere import AWS_ACCOUNT_ID, AWSObject, Parameter, Ref, Sub, Template
 from troposphere.glue import (
     Column,
     Database,
@@ -62,7 +64,10 @@ ATHENA_TABLE = "AthenaTable"  # seed logical ID of the Config snapshot table
 CONFIG_TABLE_NAME = "config_snapshot"
 CONFIG_PARTITION_KEYS = ("accountid", "region", "dt")
 INVENTORY_PARTITION_KEYS = ("accountid", "region", "resourcetype")
-INVENTORY_RESOURCE_TYPE = "ManagedInstanceInventory"
+INVENTORY_RESOURCE_TYPE = "ManagedInstanceInventory"  # the resourcetype=<t>/ folder of the resource data sync
+# The inventory type whose folders tell which account x region pairs deliver: SSM writes AWS:InstanceInformation
+# for every managed node, so every pair that has inventory of any type has it.
+INVENTORY_ANCHOR_TYPE = "AWS:InstanceInformation"
 
 OPENX_SERDE = "org.openx.data.jsonserde.JsonSerDe"
 TEXT_INPUT_FORMAT = "org.apache.hadoop.mapred.TextInputFormat"
@@ -237,14 +242,6 @@ def _name_of(value) -> str:
     raise TypeError(f"expected a troposphere resource, parameter or str, got {type(value).__name__}")
 
 
-def _enum_values(value):
-    if isinstance(value, Parameter):
-        return Join(",", Ref(value))
-    if isinstance(value, (list, tuple)):
-        return ",".join(value)
-    raise TypeError(f"expected a CommaDelimitedList parameter or a list, got {type(value).__name__}")
-
-
 def _columns(pairs) -> list[Column]:
     return [Column(Name=name, Type=type_) for name, type_ in pairs]
 
@@ -298,8 +295,9 @@ def add_config_table(template: Template, database: Database, bucket) -> Table:
     )
 
 
-def add_inventory_tables(template: Template, database: Database, bucket, prefix, account_ids, regions) -> dict:
-    """One projected table per SSM inventory type; returns {inventory type: Table}."""
+def add_inventory_tables(template: Template, database: Database, bucket, prefix) -> dict:
+    """One table per SSM inventory type, partitions registered by the InventoryPartitionsFunction; returns
+    {inventory type: Table}."""
     tables = {}
     for inventory_type in INVENTORY_ATTRIBUTES:
         root = f"s3://{_name_of(bucket)}/{_name_of(prefix)}/{inventory_type}/"
@@ -317,16 +315,6 @@ def add_inventory_tables(template: Template, database: Database, bucket, prefix,
                         "classification": "json",
                         "compressionType": "none",
                         "typeOfData": "file",
-                        "projection.enabled": "true",
-                        "projection.accountid.type": "enum",
-                        "projection.accountid.values": _enum_values(account_ids),
-                        "projection.region.type": "enum",
-                        "projection.region.values": _enum_values(regions),
-                        "projection.resourcetype.type": "enum",
-                        "projection.resourcetype.values": INVENTORY_RESOURCE_TYPE,
-                        "storage.location.template": Sub(
-                            root + "accountid=${!accountid}/region=${!region}/resourcetype=${!resourcetype}/"
-                        ),
                     },
                     PartitionKeys=_columns((key, "string") for key in INVENTORY_PARTITION_KEYS),
                     StorageDescriptor=StorageDescriptor(

@@ -7,8 +7,9 @@ from troposphere import Output, Ref, Template
 from . import config, parameters, ssm, tagging
 
 DESCRIPTION = (
-    "Patch compliance member: AWS Config recorder and rules, SSM inventory/patch-scan associations, a patching "
-    "maintenance window, EC2 platform tagging and a resource data sync to the central account."
+    "Patch compliance member: AWS Config rules (and a recorder unless one exists, e.g. Control Tower's), SSM "
+    "inventory/patch-scan associations, a patching maintenance window, EC2 platform tagging and a resource data "
+    "sync to the central account."
 )
 
 
@@ -25,7 +26,12 @@ def build_member() -> Template:
 
     template.add_output(
         [
-            Output("ConfigRecorderName", Value=Ref(member_config.recorder)),
+            Output(
+                "ConfigRecorderName",
+                Condition=member_config.recorder_condition,
+                Description="The stack's recorder (only when CreateConfigRecorder is true)",
+                Value=Ref(member_config.recorder),
+            ),
             Output("TaggingFunctionName", Value=Ref(tagger.function)),
             Output("ResourceDataSyncName", Value=Ref(sync)),
         ]

@@ -10,21 +10,29 @@ from dataclasses import dataclass, field
 
 from troposphere import Equals, Not, Or, Parameter, Ref, Template
 
-# Schedules: rate(<n> <unit>) with the singular unit for 1 and the plural otherwise (EventBridge and SSM reject
-# "rate(1 days)" and "rate(5 minute)"), or cron() with the six AWS fields (minutes hours day-of-month month
-# day-of-week year); a five-field Unix cron is rejected. Maintenance windows also take a leading seconds field.
-_RATE = r"rate\((1 (minute|hour|day)|([2-9]|[1-9][0-9]+) (minutes|hours|days))\)"
-_CRON_FIELD = r"[^\s()]+"
-SCHEDULE_PATTERN = rf"^({_RATE}|cron\({_CRON_FIELD}( {_CRON_FIELD}){{5}}\))$"
-WINDOW_SCHEDULE_PATTERN = rf"^({_RATE}|cron\({_CRON_FIELD}( {_CRON_FIELD}){{5,6}}\))$"
-SCHEDULE_MESSAGE = (
-    "must be rate(1 minute|hour|day), rate(<n> minutes|hours|days) or cron() with 6 fields "
-    "(minutes hours day-of-month month day-of-week year), e.g. rate(12 hours) or cron(0 3 ? * SUN *)"
+from .constants import SELF_MANAGED, SERVICE_MANAGED
+from .patterns import (  # member parameter patterns, each the rule of the service that receives the value
+    ASSOCIATION_SCHEDULE_MESSAGE,
+    ASSOCIATION_SCHEDULE_PATTERN,
+    BUCKET_NAME_MESSAGE,
+    BUCKET_NAME_PATTERN,
+    DATASYNC_PREFIX_MESSAGE,
+    DATASYNC_PREFIX_PATTERN,
+    EVENTS_SCHEDULE_MESSAGE,
+    EVENTS_SCHEDULE_PATTERN,
+    MAX_CONCURRENCY_MESSAGE,
+    MAX_CONCURRENCY_PATTERN,
+    MAX_ERRORS_MESSAGE,
+    MAX_ERRORS_PATTERN,
+    TIMEZONE_MESSAGE,
+    TIMEZONE_PATTERN,
+    WINDOW_SCHEDULE_MESSAGE,
+    WINDOW_SCHEDULE_PATTERN,
 )
-WINDOW_SCHEDULE_MESSAGE = (
-    "must be rate(1 hour|day), rate(<n> hours|days) or cron() with 6 fields "
-    "(minutes hours day-of-month month day-of-week year) or 7 (leading seconds), e.g. cron(0 3 ? * SUN *)"
-)
+
+# EventBridge rule schedules (ScheduleExpression of AWS::Events::Rule), for any scheduled function.
+SCHEDULE_PATTERN, SCHEDULE_MESSAGE = EVENTS_SCHEDULE_PATTERN, EVENTS_SCHEDULE_MESSAGE
+
 ACCOUNT_ID_PATTERN = r"^[0-9]{12}$"
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
                       2922, 3288, 3653)  # fmt: skip
@@ -97,20 +105,19 @@ LOG_RETENTION = Spec(
 DATASYNC_PREFIX = Spec(
     "DataSyncPrefix", G_DELIVERY, "Resource data sync prefix",
     "Key prefix of the SSM resource data sync in the central bucket (the Glue tables read below it).",
-    default="inventory", pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$",
-    constraint="must be 1-63 letters, digits, '_', '.', '-' and start with a letter or digit", passthrough=True,
+    default="inventory", pattern=DATASYNC_PREFIX_PATTERN, constraint=DATASYNC_PREFIX_MESSAGE, passthrough=True,
 )  # fmt: skip
 
 MEMBER_SPECS: tuple[Spec, ...] = (
     Spec(
         "ConfigBucketName", G_DELIVERY, "Central Config bucket",
         "Name of the central bucket AWS Config delivers snapshots to (the central stack's ConfigBucket).",
-        pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", constraint="must be an S3 bucket name",
+        pattern=BUCKET_NAME_PATTERN, constraint=BUCKET_NAME_MESSAGE,
     ),
     Spec(
         "DataSyncBucketName", G_DELIVERY, "Central inventory bucket",
         "Name of the central bucket the SSM resource data sync writes to (the central stack's DataSyncBucket).",
-        pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", constraint="must be an S3 bucket name",
+        pattern=BUCKET_NAME_PATTERN, constraint=BUCKET_NAME_MESSAGE,
     ),
     Spec(
         "DataSyncBucketRegion", G_DELIVERY, "Central inventory bucket region",
@@ -119,14 +126,24 @@ MEMBER_SPECS: tuple[Spec, ...] = (
     ),
     DATASYNC_PREFIX,
     Spec(
+        "CreateConfigRecorder", G_CONFIG, "Create Config recorder",
+        "false where the account and region already have a Config recorder (AWS Control Tower, for example; AWS "
+        "Config allows one per region): the stack then creates only the Config rules, and no recorder, delivery "
+        "channel or topic. That recorder must record AWS::EC2::Instance, AWS::SSM::ManagedInstanceInventory, "
+        "AWS::SSM::PatchCompliance and AWS::Config::ResourceCompliance.",
+        default="true", allowed_values=("true", "false"), constraint="must be true or false", passthrough=True,
+    ),
+    Spec(
         "NotificationEmail", G_CONFIG, "Config notification e-mail (optional)",
-        "E-mail address subscribed to the Config SNS topic. Empty: no subscription.", default="",
+        "E-mail address subscribed to the Config SNS topic (only with CreateConfigRecorder=true). Empty: no "
+        "subscription.", default="",
         pattern=r"^$|^[^\s@]+@[^\s@]+\.[^\s@]+$", constraint="must be empty or an e-mail address",
         passthrough=True,
     ),
     Spec(
         "ConfigDeliveryFrequency", G_CONFIG, "Config snapshot frequency",
-        "How often AWS Config delivers a configuration snapshot to the central bucket.",
+        "How often AWS Config delivers a configuration snapshot to the central bucket (only with "
+        "CreateConfigRecorder=true).",
         default="TwentyFour_Hours",
         allowed_values=("One_Hour", "Three_Hours", "Six_Hours", "Twelve_Hours", "TwentyFour_Hours"),
         constraint="must be One_Hour, Three_Hours, Six_Hours, Twelve_Hours or TwentyFour_Hours",
@@ -139,16 +156,19 @@ MEMBER_SPECS: tuple[Spec, ...] = (
     ),
     Spec(
         "InventorySchedule", G_SSM, "Inventory schedule", "Schedule of the software inventory association.",
-        default="rate(12 hours)", pattern=SCHEDULE_PATTERN, constraint=SCHEDULE_MESSAGE, passthrough=True,
+        default="rate(12 hours)", pattern=ASSOCIATION_SCHEDULE_PATTERN, constraint=ASSOCIATION_SCHEDULE_MESSAGE,
+        passthrough=True,
     ),
     Spec(
         "ScanSchedule", G_SSM, "Patch scan schedule",
         "Schedule of the association that scans (never installs) patches with AWS-RunPatchBaseline.",
-        default="rate(1 day)", pattern=SCHEDULE_PATTERN, constraint=SCHEDULE_MESSAGE, passthrough=True,
+        default="rate(1 day)", pattern=ASSOCIATION_SCHEDULE_PATTERN, constraint=ASSOCIATION_SCHEDULE_MESSAGE,
+        passthrough=True,
     ),
     Spec(
         "AgentUpdateSchedule", G_SSM, "SSM Agent update schedule", "Schedule of the AWS-UpdateSSMAgent association.",
-        default="rate(14 days)", pattern=SCHEDULE_PATTERN, constraint=SCHEDULE_MESSAGE, passthrough=True,
+        default="rate(14 days)", pattern=ASSOCIATION_SCHEDULE_PATTERN, constraint=ASSOCIATION_SCHEDULE_MESSAGE,
+        passthrough=True,
     ),
     Spec(
         "PatchOperation", G_WINDOW, "Maintenance window operation",
@@ -162,14 +182,13 @@ MEMBER_SPECS: tuple[Spec, ...] = (
         constraint="must be RebootIfNeeded or NoReboot", passthrough=True,
     ),
     Spec(
-        "MaintenanceWindowSchedule", G_WINDOW, "Window schedule", "cron() or rate() schedule of the window.",
+        "MaintenanceWindowSchedule", G_WINDOW, "Window schedule", "cron(), rate() or at() schedule of the window.",
         default="cron(0 3 ? * SUN *)", pattern=WINDOW_SCHEDULE_PATTERN, constraint=WINDOW_SCHEDULE_MESSAGE,
         passthrough=True,
     ),
     Spec(
         "MaintenanceWindowTimezone", G_WINDOW, "Window time zone", "IANA time zone of the window schedule.",
-        default="Etc/UTC", pattern=r"^[A-Za-z]+(/[A-Za-z0-9_+-]+){0,2}$",
-        constraint="must be an IANA time zone such as Etc/UTC or Europe/Dublin", passthrough=True,
+        default="Etc/UTC", pattern=TIMEZONE_PATTERN, constraint=TIMEZONE_MESSAGE, passthrough=True,
     ),
     Spec(
         "MaintenanceWindowDuration", G_WINDOW, "Window duration (hours)", "Length of the window, 1-24 hours.",
@@ -184,43 +203,83 @@ MEMBER_SPECS: tuple[Spec, ...] = (
     ),
     Spec(
         "MaxConcurrency", G_WINDOW, "Patching concurrency", "How many targets are patched at once (n or n%).",
-        default="10%", pattern=r"^([1-9][0-9]{0,3}|[1-9][0-9]?%|100%)$",
-        constraint="must be a number of targets (1-9999) or a percentage (1%-100%)", passthrough=True,
+        default="10%", pattern=MAX_CONCURRENCY_PATTERN, constraint=MAX_CONCURRENCY_MESSAGE, passthrough=True,
     ),
     Spec(
         "MaxErrors", G_WINDOW, "Error threshold", "Errors (n or n%) after which the window task stops.",
-        default="10%", pattern=r"^([0-9]{1,4}|[0-9]{1,2}%|100%)$",
-        constraint="must be a number of errors (0-9999) or a percentage (0%-100%)", passthrough=True,
+        default="10%", pattern=MAX_ERRORS_PATTERN, constraint=MAX_ERRORS_MESSAGE, passthrough=True,
     ),
     Spec(
         "TaggingSchedule", G_TAGGING, "Re-tagging schedule",
         "How often instances are re-tagged with PlatformType/Name/Version, so new instances are targeted.",
-        default="rate(1 hour)", pattern=SCHEDULE_PATTERN, constraint=SCHEDULE_MESSAGE, passthrough=True,
+        default="rate(1 hour)", pattern=EVENTS_SCHEDULE_PATTERN, constraint=EVENTS_SCHEDULE_MESSAGE, passthrough=True,
     ),
     KMS,
     LOG_RETENTION,
 )  # fmt: skip
 
+# Organisation root or OU ID, as the CloudFormation model has DeploymentTargets.OrganizationalUnitIds.
+ORGANIZATIONAL_UNIT_ID_PATTERN = r"^(ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}|r-[a-z0-9]{4,32})$"
+
 CENTRAL_SPECS: tuple[Spec, ...] = (
     Spec(
-        "AccountIds", G_TARGETS, "Target account IDs",
-        "Comma-separated 12-digit IDs of the accounts to deploy the member stack to (and allowed to deliver).",
-        type="CommaDelimitedList", pattern=ACCOUNT_ID_PATTERN,  # CloudFormation matches each list element
+        "PermissionModel", G_TARGETS, "StackSet permission model",
+        "SELF_MANAGED: deploy to AccountIds with the StackSet administration/execution roles. SERVICE_MANAGED: "
+        "deploy to every account of OrganizationalUnitIds through AWS Organizations (never to the management "
+        "account). Cannot be changed once the stack exists.",
+        default=SELF_MANAGED, allowed_values=(SELF_MANAGED, SERVICE_MANAGED),
+        constraint="must be SELF_MANAGED or SERVICE_MANAGED",
+    ),
+    Spec(
+        "AccountIds", G_TARGETS, "Target account IDs (SELF_MANAGED)",
+        "Comma-separated 12-digit IDs of the accounts to deploy the member stack to; required with SELF_MANAGED. "
+        "Without OrganizationId, also the only accounts allowed to deliver to the central buckets.",
+        type="CommaDelimitedList", default="",
+        pattern=f"^$|{ACCOUNT_ID_PATTERN}",  # CloudFormation matches each list element; a Rule refuses empty ones
         constraint="must be 12-digit AWS account IDs separated by commas, e.g. 111122223333,444455556666",
+    ),
+    Spec(
+        "OrganizationalUnitIds", G_TARGETS, "Target root or OU IDs (SERVICE_MANAGED)",
+        "Comma-separated organisation root (r-...) or OU (ou-...) IDs to deploy the member stack to, including "
+        "accounts added later; required with SERVICE_MANAGED.",
+        type="CommaDelimitedList", default="",
+        pattern=rf"^$|{ORGANIZATIONAL_UNIT_ID_PATTERN}",  # per element; a Rule refuses empty ones when used
+        constraint="must be organisation root IDs (r-...) or OU IDs (ou-...-...) separated by commas",
+    ),
+    Spec(
+        "OrganizationId", G_TARGETS, "Organization ID (empty: account mode)",
+        "o-... ID of the organisation: the delivery bucket policies then admit any of its accounts "
+        "(aws:SourceOrgID) and stay the same size however many accounts deliver. Empty: only AccountIds may "
+        "deliver. Required with SERVICE_MANAGED.",
+        default="", pattern=r"^$|^o-[a-z0-9]{10,32}$",
+        constraint="must be empty or an organization ID (o- followed by 10 to 32 lower-case letters or digits)",
     ),
     Spec(
         "Regions", G_TARGETS, "Target regions", "Comma-separated regions to deploy the member stack to.",
         type="CommaDelimitedList",
     ),
     Spec(
+        "RetainStacksOnAccountRemoval", G_TARGETS, "Keep member stacks of removed accounts (SERVICE_MANAGED)",
+        "true keeps the member stack's resources when an account leaves the target OUs; false deletes them.",
+        default="false", allowed_values=("true", "false"), constraint="must be true or false",
+    ),
+    Spec(
+        "CallAs", G_TARGETS, "Deploy as (SERVICE_MANAGED)",
+        "SELF in the organisation's management account; DELEGATED_ADMIN in an account registered as a "
+        "CloudFormation StackSets delegated administrator.",
+        default="SELF", allowed_values=("SELF", "DELEGATED_ADMIN"), constraint="must be SELF or DELEGATED_ADMIN",
+    ),
+    Spec(
         "StackSetAdministrationRoleArn", G_TARGETS, "StackSet administration role ARN (optional)",
-        "Empty: arn:<partition>:iam::<this account>:role/AWSCloudFormationStackSetAdministrationRole.",
+        "SELF_MANAGED only. Empty: arn:<partition>:iam::<this account>:role/"
+        "AWSCloudFormationStackSetAdministrationRole.",
         default="", pattern=r"^$|^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]+$",
         constraint="must be empty or an IAM role ARN",
     ),
     Spec(
         "StackSetExecutionRoleName", G_TARGETS, "StackSet execution role name",
-        "Role the StackSet assumes in each target account.", default="AWSCloudFormationStackSetExecutionRole",
+        "Role the StackSet assumes in each target account (SELF_MANAGED only).",
+        default="AWSCloudFormationStackSetExecutionRole",
         pattern=r"^[\w+=,.@-]{1,64}$", constraint="must be an IAM role name",
     ),
     Spec(
@@ -262,6 +321,19 @@ CENTRAL_SPECS: tuple[Spec, ...] = (
         "NoncurrentVersionRetentionDays", G_ANALYTICS, "Old object versions retention (days)",
         "Days to keep overwritten or deleted object versions in the versioned buckets.", type="Number",
         default=30, min_value=1, max_value=3650, constraint="must be 1 to 3650 days",
+    ),
+    Spec(
+        "ConfigAggregatorName", G_ANALYTICS, "Config aggregator for the views (optional)",
+        "Config aggregator in this account and region that the Config export reads (for example the one AWS "
+        "Control Tower or your organisation already has). Empty: the aggregator this stack creates "
+        "(CreateOrganizationAggregator must then be true).",
+        default="", pattern=r"^$|^[\w-]{1,256}$",
+        constraint="must be empty or 1-256 letters, digits, '_' and '-' (a Config aggregator name)",
+    ),
+    Spec(
+        "ConfigExportSchedule", G_ANALYTICS, "Config export schedule",
+        "How often the Config export copies EC2 instances and Config rule results from the aggregator for the "
+        "Athena views.", default="rate(1 hour)", pattern=SCHEDULE_PATTERN, constraint=SCHEDULE_MESSAGE,
     ),
 )  # fmt: skip
 
@@ -308,8 +380,17 @@ def window_cutoff_rule(template: Template, params: dict[str, Parameter]) -> None
     template.add_rule("MaintenanceWindowCutoffBelowDuration", {"Assertions": assertions})
 
 
+RULE_SELF_MANAGED_TARGETS = "SelfManagedStackSetTargets"
+RULE_SERVICE_MANAGED_TARGETS = "ServiceManagedStackSetTargets"
+
+
+def _no_empty_member(param: Parameter) -> dict:
+    """A CommaDelimitedList with no empty member; an empty value is one empty member."""
+    return Not({"Fn::Contains": [Ref(param), ""]})
+
+
 def target_rules(template: Template, params: dict[str, Parameter]) -> None:
-    """Rules on the StackSet targets: known region names, at least one account."""
+    """Rules on the StackSet targets: known region names, and the targets of the chosen permission model."""
     template.add_rule(
         "TargetRegionsAreKnown",
         {
@@ -319,5 +400,41 @@ def target_rules(template: Template, params: dict[str, Parameter]) -> None:
                     "AssertDescription": "Regions must be region names such as eu-west-1, separated by commas",
                 }
             ]
+        },
+    )
+    model = params["PermissionModel"]
+    template.add_rule(
+        RULE_SELF_MANAGED_TARGETS,
+        {
+            "RuleCondition": Equals(Ref(model), SELF_MANAGED),
+            "Assertions": [
+                {
+                    "Assert": _no_empty_member(params["AccountIds"]),
+                    "AssertDescription": f"PermissionModel {SELF_MANAGED} needs AccountIds: the 12-digit IDs of "
+                    "the target accounts, separated by commas, none empty",
+                },
+                {
+                    "Assert": Equals(Ref(params["CallAs"]), "SELF"),
+                    "AssertDescription": f"CallAs DELEGATED_ADMIN needs PermissionModel {SERVICE_MANAGED}",
+                },
+            ],
+        },
+    )
+    template.add_rule(
+        RULE_SERVICE_MANAGED_TARGETS,
+        {
+            "RuleCondition": Equals(Ref(model), SERVICE_MANAGED),
+            "Assertions": [
+                {
+                    "Assert": _no_empty_member(params["OrganizationalUnitIds"]),
+                    "AssertDescription": f"PermissionModel {SERVICE_MANAGED} needs OrganizationalUnitIds: the "
+                    "root (r-...) or OU (ou-...) IDs to deploy to, separated by commas, none empty",
+                },
+                {
+                    "Assert": Not(Equals(Ref(params["OrganizationId"]), "")),
+                    "AssertDescription": f"PermissionModel {SERVICE_MANAGED} needs OrganizationId (o-...): the "
+                    "bucket policies must admit every account the OUs hold, including accounts added later",
+                },
+            ],
         },
     )

@@ -27,6 +27,7 @@ from troposphere import AccountId, GetAtt, If, NoValue, Ref, Sub
 from troposphere.iam import Policy
 
 from . import constants as c
+from .conditions import HAS_ORGANIZATION_ID
 
 # Allow-list for `Resource: "*"`: actions whose Service Authorization Reference entry has no resource type
 # (so nothing narrower than "*" is accepted). tests/test_security.py fails on any other action granted on "*".
@@ -82,14 +83,42 @@ def deny_insecure_transport(bucket) -> Statement:
     )
 
 
-def config_delivery_statements(bucket, accounts) -> list[Statement]:
-    """AWS Config delivery from many accounts (Config developer guide, "Permissions for the S3 bucket").
+# Opt-in regions of parameters.KNOWN_REGIONS (AWS Account Management Reference Guide, "Enable or disable AWS
+# Regions in your account"; tests/test_rollout.py keeps the two lists consistent).
+OPT_IN_REGIONS = (
+    "af-south-1", "ap-east-1", "ap-east-2", "ap-south-2", "ap-southeast-3", "ap-southeast-4", "ap-southeast-5",
+    "ap-southeast-7", "ca-west-1", "eu-central-2", "eu-south-1", "eu-south-2", "il-central-1", "me-central-1",
+    "me-south-1", "mx-central-1",
+)  # fmt: skip
 
-    Each account may write only under AWSLogs/<its own id>/Config/: the object path uses the
-    ${aws:SourceAccount} policy variable and the condition lists the accounts of the `accounts` parameter.
+
+def ssm_delivery_principal() -> Principal:
+    """ssm.amazonaws.com plus ssm.<region>.amazonaws.com for every opt-in region. The SSM user guide once required
+    the regional principal for regions launched since ap-east-1; the current page no longer says so either way,
+    so the regional principals are kept as the conservative choice."""
+    return Principal("Service", ["ssm.amazonaws.com", *(f"ssm.{region}.amazonaws.com" for region in OPT_IN_REGIONS)])
+
+
+def delivery_source(accounts, organization, **required) -> If:
+    """The delivering accounts, as a statement Condition: in organisation mode (HasOrganizationId) any account of
+    the organisation (aws:SourceOrgID), otherwise the `accounts` list (aws:SourceAccount). `required` keys (such
+    as s3:x-amz-acl) apply in both modes."""
+    return If(
+        HAS_ORGANIZATION_ID,
+        Condition(StringEquals({**required, "aws:SourceOrgID": Ref(organization)})),
+        Condition(StringEquals({**required, "aws:SourceAccount": Ref(accounts)})),
+    )
+
+
+def config_delivery_statements(bucket, accounts, organization) -> list[Statement]:
+    """AWS Config delivery from many accounts.
+
+    The statements of the Config developer guide ("Permissions for the Amazon S3 Bucket for the AWS Config Delivery
+    Channel"); PutObject on AWSLogs/*/Config/* as in Control Tower's audit-bucket policy. A Resource cannot hold
+    one ARN per account here: the bucket name is generated, and neither Fn::Join's delimiter nor Fn::Sub's string
+    may be computed, so no template can repeat the bucket ARN once per list element.
     """
     principal = service_principal("config")
-    source = {"AWS:SourceAccount": Ref(accounts)}
     return [
         Statement(
             Sid="AWSConfigBucketPermissionsCheck",
@@ -97,7 +126,7 @@ def config_delivery_statements(bucket, accounts) -> list[Statement]:
             Principal=principal,
             Action=[s3.GetBucketAcl],
             Resource=[bucket_arn(bucket)],
-            Condition=Condition(StringEquals(source)),
+            Condition=delivery_source(accounts, organization),
         ),
         Statement(
             Sid="AWSConfigBucketExistenceCheck",
@@ -105,28 +134,24 @@ def config_delivery_statements(bucket, accounts) -> list[Statement]:
             Principal=principal,
             Action=[s3.ListBucket],
             Resource=[bucket_arn(bucket)],
-            Condition=Condition(StringEquals(source)),
+            Condition=delivery_source(accounts, organization),
         ),
         Statement(
             Sid="AWSConfigBucketDelivery",
             Effect=Allow,
             Principal=principal,
             Action=[s3.PutObject],
-            Resource=[objects_arn(bucket, c.config_account_prefix("${!aws:SourceAccount}") + "*")],
-            Condition=Condition(
-                StringEquals({**source, "s3:x-amz-acl": "bucket-owner-full-control"}),
-            ),
+            Resource=[objects_arn(bucket, c.config_account_prefix("*") + "*")],
+            Condition=delivery_source(accounts, organization, **{"s3:x-amz-acl": "bucket-owner-full-control"}),
         ),
     ]
 
 
-def datasync_delivery_statements(bucket, prefix, accounts) -> list[Statement]:
-    """SSM resource data sync from many accounts (SSM user guide, "Configuring resource data sync").
-
-    Each account may write only under <prefix>/*/accountid=<its own id>/.
-    """
-    principal = service_principal("ssm")
-    source = {"aws:SourceAccount": Ref(accounts)}
+def datasync_delivery_statements(bucket, prefix, accounts, organization) -> list[Statement]:
+    """SSM resource data sync from many accounts (SSM user guide, "Creating a resource data sync for Inventory":
+    the organisation policy's PutObject on <prefix>/*/accountid=*/* with aws:SourceOrgID, or the same Resource
+    with aws:SourceAccount)."""
+    principal = ssm_delivery_principal()
     return [
         Statement(
             Sid="SSMBucketPermissionsCheck",
@@ -134,23 +159,15 @@ def datasync_delivery_statements(bucket, prefix, accounts) -> list[Statement]:
             Principal=principal,
             Action=[s3.GetBucketAcl],
             Resource=[bucket_arn(bucket)],
-            Condition=Condition(StringEquals(source)),
+            Condition=delivery_source(accounts, organization),
         ),
         Statement(
             Sid="SSMBucketDelivery",
             Effect=Allow,
             Principal=principal,
             Action=[s3.PutObject],
-            Resource=[
-                Sub(
-                    "${Bucket}/${Prefix}/*/accountid=${!aws:SourceAccount}/*",
-                    Bucket=GetAtt(bucket, "Arn"),
-                    Prefix=Ref(prefix),
-                )
-            ],
-            Condition=Condition(
-                StringEquals({**source, "s3:x-amz-acl": "bucket-owner-full-control"}),
-            ),
+            Resource=[Sub("${Bucket}/${Prefix}/*/accountid=*/*", Bucket=GetAtt(bucket, "Arn"), Prefix=Ref(prefix))],
+            Condition=delivery_source(accounts, organization, **{"s3:x-amz-acl": "bucket-owner-full-control"}),
         ),
     ]
 

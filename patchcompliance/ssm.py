@@ -6,7 +6,7 @@ PatchOperation is Install.
 
 from __future__ import annotations
 
-from troposphere import If, NoValue, Ref, Sub, Template
+from troposphere import If, NoValue, Ref, Template
 from troposphere.ssm import (
     Association,
     MaintenanceWindow,
@@ -29,7 +29,7 @@ def add_associations(template: Template, params: dict) -> list[Association]:
     CREATE_INVENTORY.use(template)
     agent = Association(
         c.UPDATE_AGENT_ASSOCIATION,
-        AssociationName=Sub("${AWS::StackName}-UpdateSSMAgent"),
+        AssociationName=c.UPDATE_AGENT_ASSOCIATION_NAME,
         Name="AWS-UpdateSSMAgent",
         ScheduleExpression=Ref(params["AgentUpdateSchedule"]),
         Targets=ALL_INSTANCES,
@@ -37,7 +37,7 @@ def add_associations(template: Template, params: dict) -> list[Association]:
     inventory = Association(
         c.INVENTORY_ASSOCIATION,
         Condition=CREATE_INVENTORY,
-        AssociationName=Sub("${AWS::StackName}-GatherSoftwareInventory"),
+        AssociationName=c.INVENTORY_ASSOCIATION_NAME,
         Name="AWS-GatherSoftwareInventory",
         ScheduleExpression=Ref(params["InventorySchedule"]),
         Targets=ALL_INSTANCES,
@@ -54,7 +54,7 @@ def add_associations(template: Template, params: dict) -> list[Association]:
     )
     scan = Association(
         c.SCAN_ASSOCIATION,
-        AssociationName=Sub("${AWS::StackName}-RunPatchBaseline-Scan"),
+        AssociationName=c.SCAN_ASSOCIATION_NAME,
         Name="AWS-RunPatchBaseline",
         ScheduleExpression=Ref(params["ScanSchedule"]),
         Targets=ALL_INSTANCES,
@@ -67,7 +67,7 @@ def add_maintenance_window(template: Template, params: dict) -> MaintenanceWindo
     window = template.add_resource(
         MaintenanceWindow(
             c.MAINTENANCE_WINDOW,
-            Name=Sub("${AWS::StackName}-patching"),
+            Name=c.MAINTENANCE_WINDOW_NAME,
             Description="Scans or installs patches on instances tagged with PlatformType",
             Schedule=Ref(params["MaintenanceWindowSchedule"]),
             ScheduleTimezone=Ref(params["MaintenanceWindowTimezone"]),
@@ -116,7 +116,7 @@ def add_resource_data_sync(template: Template, params: dict) -> ResourceDataSync
     return template.add_resource(
         ResourceDataSync(
             c.RESOURCE_DATA_SYNC,
-            SyncName="patch-compliance-sync",  # max 64 chars; one sync per account and region
+            SyncName=c.RESOURCE_DATA_SYNC_NAME,  # max 64 chars; one sync per account and region
             S3Destination=S3Destination(
                 BucketName=Ref(params["DataSyncBucketName"]),
                 BucketRegion=Ref(params["DataSyncBucketRegion"]),

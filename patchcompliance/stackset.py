@@ -1,9 +1,23 @@
-"""The StackSet that deploys the member template (verbatim, as TemplateBody) to every account and region."""
+"""The StackSet that deploys the member template (verbatim, as TemplateBody) to every target account and region.
+
+Two permission models, chosen by the `PermissionModel` parameter (condition `ServiceManagedStackSet`):
+
+* SELF_MANAGED: stack instances in the `AccountIds` accounts, through the StackSet administration role (this
+  account) and execution role (each target account).
+* SERVICE_MANAGED: stack instances in every account of the `OrganizationalUnitIds` roots/OUs, through AWS
+  Organizations; accounts that join or leave those OUs later get or lose their stacks (AutoDeployment). StackSets
+  never deploys to the organisation's management account in this model (DeploymentTargets, CloudFormation API
+  reference). `CallAs` says whether this account is the management account or a delegated administrator.
+
+Both: SOFT_FAILURE_TOLERANCE, so the concurrency stays at MaxConcurrentPercentage whatever fails (the default,
+STRICT, caps it at the failure tolerance + 1 accounts per region).
+"""
 
 from __future__ import annotations
 
-from troposphere import If, Ref, Region, Sub, Template
+from troposphere import If, NoValue, Ref, Region, Sub, Template
 from troposphere.cloudformation import (
+    AutoDeployment,
     DeploymentTargets,
     ManagedExecution,
     OperationPreferences,
@@ -16,7 +30,9 @@ from troposphere.cloudformation import (
 
 from . import constants as c
 from . import parameters
-from .conditions import DEFAULT_ADMIN_ROLE
+from .conditions import DEFAULT_ADMIN_ROLE, HAS_ACCOUNT_IDS, HAS_OU_IDS, SERVICE_MANAGED
+
+CONCURRENCY_MODE = "SOFT_FAILURE_TOLERANCE"
 
 
 def add_stackset(template: Template, *, member_body: str, params: dict, buckets, depends_on) -> StackSet:
@@ -24,6 +40,7 @@ def add_stackset(template: Template, *, member_body: str, params: dict, buckets,
     if len(member_body.encode()) > c.TEMPLATE_BODY_LIMIT:
         raise ValueError(f"member template is over the {c.TEMPLATE_BODY_LIMIT} byte TemplateBody limit")
     DEFAULT_ADMIN_ROLE.use(template)
+    SERVICE_MANAGED.use(template)
     values = {
         "ConfigBucketName": Ref(buckets.config),
         "DataSyncBucketName": Ref(buckets.datasync),
@@ -33,22 +50,41 @@ def add_stackset(template: Template, *, member_body: str, params: dict, buckets,
     missing = {spec.name for spec in parameters.MEMBER_SPECS} - set(values)
     if missing:
         raise ValueError(f"member parameters without a value: {sorted(missing)}")
+
+    def self_managed_only(value):
+        return If(SERVICE_MANAGED, NoValue, value)
+
+    def service_managed_only(value):
+        return If(SERVICE_MANAGED, value, NoValue)
+
+    def if_given(condition, name):  # the list, unless empty (then the Rules refuse the stack anyway)
+        return If(condition.use(template), Ref(params[name]), NoValue)
+
     return template.add_resource(
         StackSet(
             c.STACKSET,
             DependsOn=list(depends_on),
             StackSetName=Sub("${AWS::StackName}-member"),
             Description="Patch compliance member stack (AWS Config, SSM, tagging, data sync)",
-            PermissionModel="SELF_MANAGED",
-            AdministrationRoleARN=If(
-                DEFAULT_ADMIN_ROLE,
-                Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/AWSCloudFormationStackSetAdministrationRole"),
-                Ref(params["StackSetAdministrationRoleArn"]),
+            PermissionModel=Ref(params["PermissionModel"]),
+            AdministrationRoleARN=self_managed_only(
+                If(
+                    DEFAULT_ADMIN_ROLE,
+                    Sub(
+                        "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/AWSCloudFormationStackSetAdministrationRole"
+                    ),
+                    Ref(params["StackSetAdministrationRoleArn"]),
+                )
             ),
-            ExecutionRoleName=Ref(params["StackSetExecutionRoleName"]),
+            ExecutionRoleName=self_managed_only(Ref(params["StackSetExecutionRoleName"])),
+            AutoDeployment=service_managed_only(
+                AutoDeployment(Enabled=True, RetainStacksOnAccountRemoval=Ref(params["RetainStacksOnAccountRemoval"]))
+            ),
+            CallAs=service_managed_only(Ref(params["CallAs"])),
             Capabilities=["CAPABILITY_IAM"],
             ManagedExecution=ManagedExecution(Active=True),
             OperationPreferences=OperationPreferences(
+                ConcurrencyMode=CONCURRENCY_MODE,
                 RegionConcurrencyType=Ref(params["RegionConcurrencyType"]),
                 MaxConcurrentPercentage=Ref(params["MaxConcurrentPercentage"]),
                 FailureTolerancePercentage=Ref(params["FailureTolerancePercentage"]),
@@ -56,7 +92,11 @@ def add_stackset(template: Template, *, member_body: str, params: dict, buckets,
             Parameters=[StackSetParameter(ParameterKey=k, ParameterValue=v) for k, v in sorted(values.items())],
             StackInstancesGroup=[
                 StackInstances(
-                    DeploymentTargets=DeploymentTargets(Accounts=Ref(params["AccountIds"])),
+                    DeploymentTargets=If(
+                        SERVICE_MANAGED,
+                        DeploymentTargets(OrganizationalUnitIds=if_given(HAS_OU_IDS, "OrganizationalUnitIds")),
+                        DeploymentTargets(Accounts=if_given(HAS_ACCOUNT_IDS, "AccountIds")),
+                    ),
                     Regions=Ref(params["Regions"]),
                 )
             ],

@@ -31,7 +31,7 @@ from troposphere.s3 import (
 
 from . import constants as c
 from . import policies
-from .conditions import HAS_KMS
+from .conditions import HAS_KMS, HAS_ORGANIZATION_ID
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,7 @@ def _noncurrent(days_param) -> LifecycleRule:
 def add_buckets(template: Template, params: dict) -> Buckets:
     """Add the four buckets and their policies. `params` holds the central template's parameters."""
     HAS_KMS.use(template)
+    HAS_ORGANIZATION_ID.use(template)
     kms = params["KmsKeyArn"]
     noncurrent = params["NoncurrentVersionRetentionDays"]
     access_logs = template.add_resource(
@@ -189,16 +190,17 @@ def add_buckets(template: Template, params: dict) -> Buckets:
             ],
         )
     )
-    accounts = params["AccountIds"]
+    # Who may deliver: the organisation (OrganizationId given) or the AccountIds accounts.
+    accounts, organization = params["AccountIds"], params["OrganizationId"]
     prefix = params["DataSyncPrefix"]
     config_policy = _policy(
-        template, c.CONFIG_BUCKET_POLICY, config, policies.config_delivery_statements(config, accounts)
+        template, c.CONFIG_BUCKET_POLICY, config, policies.config_delivery_statements(config, accounts, organization)
     )
     datasync_policy = _policy(
         template,
         c.DATASYNC_BUCKET_POLICY,
         datasync,
-        policies.datasync_delivery_statements(datasync, prefix, accounts),
+        policies.datasync_delivery_statements(datasync, prefix, accounts, organization),
     )
     _policy(template, c.ATHENA_BUCKET_POLICY, athena, [])
     _policy(

@@ -2,7 +2,7 @@
 
 cfn-lint does not evaluate parameter *values* (`cfn-lint --parameter-files` with bad values exits 0), so this
 file carries a small evaluator of what CloudFormation checks when a stack is created or updated, applied to
-the generated templates (templates/*.yaml):
+the generator's output (which tests/test_templates.py checks equals templates/*.yaml):
 
 * per parameter (CloudFormation "Parameters" reference): `AllowedPattern` must match the whole value (Java
   `matches()`, here `re.fullmatch`); `AllowedValues` must contain it; `MinLength`/`MaxLength` for strings;
@@ -17,25 +17,32 @@ the generated templates (templates/*.yaml):
   Anything else raises, so a new rule function cannot silently pass.
 
 Every case feeds a realistic bad value and checks the exact message; the defaults and typical good values
-are checked to pass, so the tests fail both ways.
+are checked to pass, so the tests fail both ways. The member parameters are also checked against the rule of
+the service that receives each value: tables of values the service accepts and refuses, each from the
+service's documentation or its API model (botocore), on which the template's pattern must agree.
 """
 
 from __future__ import annotations
 
 import re
+import zoneinfo
 
+import botocore.session
 import pytest
 
+import generate
 from patchcompliance import parameters as p
+from patchcompliance import patterns
+from tests.support.templates import parse_template
 
-# Values a deployer must always give (no Default), realistic and valid.
+# Values a deployer must give, realistic and valid: parameters without a Default, and AccountIds, which the Rule of
+# the default permission model (SELF_MANAGED) requires (the other model: tests/test_rollout.py).
 CENTRAL_REQUIRED = {"AccountIds": "111122223333, 444455556666", "Regions": "eu-west-1,us-east-1"}
 MEMBER_REQUIRED = {
     "ConfigBucketName": "central-configbucket-1a2b3c",
     "DataSyncBucketName": "central-datasyncbucket-4d5e6f",
     "DataSyncBucketRegion": "eu-west-1",
 }
-SCHEDULES = ["InventorySchedule", "ScanSchedule", "AgentUpdateSchedule", "TaggingSchedule"]
 
 
 # ================================================================ evaluator
@@ -129,6 +136,26 @@ def refusals(template: dict, values: dict[str, str]) -> list[str]:
 
 # ================================================================ fixtures
 @pytest.fixture(scope="module")
+def fresh() -> dict[str, dict]:
+    """Both templates as the generator writes them now."""
+    rendered = generate.render_all()
+    return {
+        "central": parse_template(rendered[generate.CENTRAL], "central"),
+        "member": parse_template(rendered[generate.MEMBER], "member"),
+    }
+
+
+@pytest.fixture(scope="module")
+def central(fresh) -> dict:
+    return fresh["central"]
+
+
+@pytest.fixture(scope="module")
+def member(fresh) -> dict:
+    return fresh["member"]
+
+
+@pytest.fixture(scope="module")
 def templates(central, member) -> dict:
     return {"central": (central, CENTRAL_REQUIRED), "member": (member, MEMBER_REQUIRED)}
 
@@ -144,10 +171,13 @@ def test_defaults_with_the_required_values_pass(templates, which):
     assert refused(templates, which) == []
 
 
+WITHOUT_DEFAULT = {"central": {"Regions"}, "member": set(MEMBER_REQUIRED)}
+
+
 @pytest.mark.parametrize("which", ["central", "member"])
 def test_required_values_are_required(templates, which):
-    template, required = templates[which]
-    assert sorted(refusals(template, {})) == sorted(f"{name}: must have values" for name in required)
+    template, _ = templates[which]
+    assert sorted(refusals(template, {})) == sorted(f"{name}: must have values" for name in WITHOUT_DEFAULT[which])
 
 
 GOOD = [
@@ -157,7 +187,7 @@ GOOD = [
     ("central", "NotificationEmail", "patching-team+config@example.com"),
     ("central", "KmsKeyArn", "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"),
     ("central", "DatabaseName", "patch_compliance_prod"),
-    ("central", "ScanSchedule", "cron(0 2 ? * MON-FRI *)"),
+    ("central", "ScanSchedule", "cron(0 2 ? * MON *)"),
     ("central", "TaggingSchedule", "rate(30 minutes)"),
     ("central", "MaintenanceWindowSchedule", "cron(0 0 4 ? * SAT *)"),
     ("central", "MaintenanceWindowSchedule", "rate(7 days)"),
@@ -175,13 +205,13 @@ def test_typical_values_pass(templates, which, name, value):
 
 
 # ================================================================ bad values are refused
-SCHEDULE_REFUSAL = p.SCHEDULE_MESSAGE
+SCHEDULE_REFUSAL = patterns.ASSOCIATION_SCHEDULE_MESSAGE
 BAD = [
     # account IDs: 12 digits each
     ("central", {"AccountIds": "12345678901"}, "AccountIds", "must be 12-digit AWS account IDs"),
     ("central", {"AccountIds": "111122223333,4444-5555-6666"}, "AccountIds", "must be 12-digit AWS account IDs"),
     ("central", {"AccountIds": "111122223333;444455556666"}, "AccountIds", "must be 12-digit AWS account IDs"),
-    ("central", {"AccountIds": "111122223333,"}, "AccountIds", "must be 12-digit AWS account IDs"),
+    ("central", {"AccountIds": "111122223333,"}, p.RULE_SELF_MANAGED_TARGETS, "PermissionModel SELF_MANAGED needs"),
     # regions: known names only (Rule TargetRegionsAreKnown)
     ("central", {"Regions": "eu-west-1,eu-west-9"}, "TargetRegionsAreKnown", "Regions must be region names"),
     ("central", {"Regions": "EU-WEST-1"}, "TargetRegionsAreKnown", "Regions must be region names"),
@@ -196,8 +226,9 @@ BAD = [
     ("central", {"ScanSchedule": "cron(0 3 * * *)"}, "ScanSchedule", SCHEDULE_REFUSAL),
     ("central", {"InventorySchedule": "rate(1 days)"}, "InventorySchedule", SCHEDULE_REFUSAL),
     ("central", {"AgentUpdateSchedule": "rate(0 days)"}, "AgentUpdateSchedule", SCHEDULE_REFUSAL),
-    ("central", {"TaggingSchedule": "rate(5 minute)"}, "TaggingSchedule", SCHEDULE_REFUSAL),
-    ("central", {"TaggingSchedule": "every hour"}, "TaggingSchedule", SCHEDULE_REFUSAL),
+    ("central", {"ScanSchedule": "cron(0 2 ? * MON-FRI *)"}, "ScanSchedule", SCHEDULE_REFUSAL),
+    ("central", {"TaggingSchedule": "rate(5 minute)"}, "TaggingSchedule", patterns.EVENTS_SCHEDULE_MESSAGE),
+    ("central", {"TaggingSchedule": "every hour"}, "TaggingSchedule", patterns.EVENTS_SCHEDULE_MESSAGE),
     ("member", {"ScanSchedule": "0 3 * * SUN"}, "ScanSchedule", SCHEDULE_REFUSAL),
     ("central", {"MaintenanceWindowSchedule": "cron(0 3 * *)"}, "MaintenanceWindowSchedule", p.WINDOW_SCHEDULE_MESSAGE),
     # maintenance window: cutoff below duration (Rule, central template), ranges (both)
@@ -259,10 +290,19 @@ def test_bad_value_is_refused_with_a_clear_message(templates, which, values, sou
     assert len(errors) == 1 and errors[0].startswith(f"{source}: {message}"), errors
 
 
-@pytest.mark.parametrize("name", SCHEDULES)
-def test_every_schedule_parameter_uses_the_schedule_pattern(central, member, name):
+SCHEDULE_PATTERNS = {
+    "InventorySchedule": patterns.ASSOCIATION_SCHEDULE_PATTERN,  # State Manager associations
+    "ScanSchedule": patterns.ASSOCIATION_SCHEDULE_PATTERN,
+    "AgentUpdateSchedule": patterns.ASSOCIATION_SCHEDULE_PATTERN,
+    "MaintenanceWindowSchedule": patterns.WINDOW_SCHEDULE_PATTERN,
+    "TaggingSchedule": patterns.EVENTS_SCHEDULE_PATTERN,  # an EventBridge rule
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULE_PATTERNS))
+def test_every_schedule_parameter_uses_the_pattern_of_its_service(central, member, name):
     for template in (central, member):
-        assert template["Parameters"][name]["AllowedPattern"] == p.SCHEDULE_PATTERN
+        assert template["Parameters"][name]["AllowedPattern"] == SCHEDULE_PATTERNS[name]
 
 
 def test_window_cutoff_rule_is_exact(central):
@@ -274,13 +314,287 @@ def test_window_cutoff_rule_is_exact(central):
             assert bool(errors) == (cutoff >= duration), (duration, cutoff, errors)
 
 
-def test_every_pattern_has_a_message_and_every_assertion_a_description(both):
-    for template in both.values():
+def test_every_pattern_has_a_message_and_every_assertion_a_description(fresh):
+    for template in fresh.values():
         for name, decl in template["Parameters"].items():
             if "AllowedPattern" in decl or "MinValue" in decl or "MaxValue" in decl:
                 assert decl.get("ConstraintDescription"), name
         for name, rule in template.get("Rules", {}).items():
             assert all(a.get("AssertDescription") for a in rule["Assertions"]), name
+
+
+# ================================================================ member parameters against the services' rules
+# (parameter, value, accepted by the service), each group from the documentation or the API model of the service
+# that receives the value. The template's AllowedPattern/AllowedValues/MinValue/MaxValue must agree on every row.
+SSM_SCHEDULES = "https://docs.aws.amazon.com/systems-manager/latest/userguide/reference-cron-and-rate-expressions.html"
+ASSOCIATION_SCHEDULES = ("InventorySchedule", "ScanSchedule", "AgentUpdateSchedule")
+SERVICE_CASES = [
+    # MaxErrors, MaxConcurrency: botocore ssm 2014-11-06 shapes MaxErrors / MaxConcurrency (length 1-7 and
+    # ^([1-9][0-9]*|[0]|[1-9][0-9]%|[0-9]%|100%)$ / ^([1-9][0-9]*|[1-9][0-9]%|[1-9]%|100%)$).
+    *[("MaxErrors", v, True) for v in ("0", "1", "10", "1000000", "9999999", "0%", "5%", "10%", "99%", "100%")],
+    *[("MaxErrors", v, False) for v in ("00", "0123", "05%", "101%", "10000000", "", "-1", "1.5", "%", "10 %")],
+    *[("MaxConcurrency", v, True) for v in ("1", "50", "1000000", "1%", "10%", "100%")],
+    *[("MaxConcurrency", v, False) for v in ("0", "00", "0123", "05%", "0%", "101%", "10000000", "")],
+    # Association schedules (SSM_SCHEDULES, "Cron and rate expressions for associations"): rate from 30 minutes
+    # to less than 31 days, the unit singular for 1 and plural otherwise.
+    *[
+        (name, v, ok)
+        for name in ASSOCIATION_SCHEDULES
+        for v, ok in (
+            ("rate(1 minute)", False),
+            ("rate(29 minutes)", False),
+            ("rate(30 minutes)", True),  # the page's example
+            ("rate(44639 minutes)", True),
+            ("rate(44640 minutes)", False),  # 31 days
+            ("rate(1 hour)", True),
+            ("rate(5 hours)", True),
+            ("rate(743 hours)", True),
+            ("rate(744 hours)", False),
+            ("rate(1 hours)", False),  # "rate(1 hours) and rate(5 hour) are not valid"
+            ("rate(5 hour)", False),
+            ("rate(1 day)", True),
+            ("rate(15 days)", True),
+            ("rate(30 days)", True),
+            ("rate(31 days)", False),
+            ("rate(45 days)", False),
+            ("rate(0 days)", False),
+        )
+    ],
+    # Association cron: the forms the page lists (six fields, months unsupported, seconds field only 0).
+    *[
+        (name, v, ok)
+        for name in ASSOCIATION_SCHEDULES
+        for v, ok in (
+            ("cron(0/30 * * * ? *)", True),  # every 30 minutes
+            ("cron(0 0/1 * * ? *)", True),  # every hour, 2, 4, 8, 12 hours
+            ("cron(0 0/2 * * ? *)", True),
+            ("cron(0 0/4 * * ? *)", True),
+            ("cron(0 0/8 * * ? *)", True),
+            ("cron(0 0/12 * * ? *)", True),
+            ("cron(15 13 ? * * *)", True),  # every day at 1:15 PM
+            ("cron(15 13 ? * MON *)", True),  # every Monday at 1:15 PM
+            ("cron(0 */30 * * * ? *)", True),  # the optional seconds field, 0
+            ("cron(0 0 2 ? * SUN *)", True),  # the page's create-association example
+            ("cron(0 0 ? * THU#2 *)", True),  # the SSM API's ScheduleOffset example (CreateAssociation)
+            ("cron(0 0 */1 * * ? *)", True),  # the CloudFormation schema's AWS::SSM::Association example
+            ("cron(0 3 * * *)", False),  # five-field Unix cron
+            ("cron(0 0/3 * * ? *)", False),  # every 3 hours is not a supported interval
+            ("cron(0/15 * * * ? *)", False),  # every 15 minutes
+            ("cron(15 13 ? JAN MON *)", False),  # months are not supported
+            ("cron(30 0 2 ? * SUN *)", False),  # seconds other than 0
+            ("cron(0 18 ? * MON-FRI *)", False),  # ranges are not among the association forms
+            ("at(2020-07-07T15:55:00)", True),  # "Single-run schedules", associations and maintenance windows
+        )
+    ],
+    # Maintenance window (SSM_SCHEDULES, "Cron and rate expressions for maintenance windows": all cron and rate
+    # expressions, six fields or seven with seconds; at() single runs).
+    *[
+        ("MaintenanceWindowSchedule", v, ok)
+        for v, ok in (
+            ("cron(30 09 ? * * *)", True),
+            ("cron(24 30 09 ? * * *)", True),
+            ("cron(0 2 ? * THU#3 *)", True),
+            ("cron(15 10 ? * MON-FRI *)", True),
+            ("cron(0 2 L * ? *)", True),
+            ("cron(15 10 ? * 6L *)", True),
+            ("rate(30 minutes)", True),
+            ("rate(1 hour)", True),
+            ("rate(25 days)", True),
+            ("at(2019-07-07T13:15:30)", True),
+            ("cron(0 3 * * *)", False),
+            ("cron(0 0 3 ? * SUN * *)", False),  # eight fields
+            ("rate(1 hours)", False),
+            ("at(2019-13-07T13:15:30)", False),
+            ("at(2019-07-07 13:15:30)", False),
+        )
+    ],
+    # TaggingSchedule, an EventBridge rule ("Creating an Amazon EventBridge rule that runs on a schedule": rate with
+    # a positive value and singular unit for 1; cron with six fields; no at()).
+    *[
+        ("TaggingSchedule", v, ok)
+        for v, ok in (
+            ("rate(1 minute)", True),
+            ("rate(5 minutes)", True),
+            ("rate(1 hour)", True),
+            ("cron(0 10 * * ? *)", True),
+            ("cron(0/15 * * * ? *)", True),
+            ("rate(1 minutes)", False),
+            ("cron(0 10 * * ?)", False),
+            ("at(2026-01-01T00:00:00)", False),
+        )
+    ],
+    # ScheduleTimezone: IANA names, e.g. "America/Los_Angeles", "UTC", "Asia/Seoul" (SSM API CreateMaintenanceWindow).
+    *[("MaintenanceWindowTimezone", v, True) for v in ("America/Los_Angeles", "UTC", "Asia/Seoul", "EST5EDT")],
+    *[("MaintenanceWindowTimezone", v, True) for v in ("Etc/GMT+5", "America/Argentina/Buenos_Aires")],
+    *[("MaintenanceWindowTimezone", v, False) for v in ("", "Europe/Dublin ", "/UTC", "Europe//Dublin", "+01:00")],
+    # Bucket names: S3 "General purpose bucket naming rules" (valid and invalid examples, and each rule).
+    *[
+        ("ConfigBucketName", v, True)
+        for v in ("docexamplebucket1", "log-delivery-march-2020", "www.docexamplewebsite.com", "abc", "a" * 63)
+    ],
+    *[
+        ("DataSyncBucketName", v, False)
+        for v in (
+            "doc_example_bucket",
+            "DocExampleBucket",
+            "doc-example-bucket-",
+            "ab",
+            "a" * 64,
+            "example..com",
+            "192.168.5.4",
+            "xn--bucket",
+            "sthree-bucket",
+            "amzn-s3-demo-bucket",
+            "bucket-s3alias",
+            "bucket--ol-s3",
+            "bucket.mrap",
+            "bucket--x-s3",
+            "bucket--table-s3",
+        )
+    ],  # fmt: skip
+    # DataSyncPrefix: AWS::SSM::ResourceDataSync BucketPrefix at most 64 characters (CloudFormation schema),
+    # S3Destination BucketPrefix at least 1 (SSM API ResourceDataSyncS3Prefix).
+    *[("DataSyncPrefix", v, True) for v in ("inventory", "org.inventory_v2", "a" * 64)],
+    *[("DataSyncPrefix", v, False) for v in ("", "a" * 65)],
+    # KMS key ARNs (KMS "Key ARN" format, single- and multi-Region keys).
+    ("KmsKeyArn", "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab", True),
+    ("KmsKeyArn", "arn:aws:kms:us-east-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab", True),
+    ("KmsKeyArn", "arn:aws-us-gov:kms:us-gov-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab", True),
+    ("KmsKeyArn", "arn:aws:kms:eu-west-1:11112222333:key/1234abcd-12ab-34cd-56ef-1234567890ab", False),
+    # SNS e-mail subscription endpoint (optional).
+    *[("NotificationEmail", v, True) for v in ("", "patching-team+config@example.com")],
+    *[("NotificationEmail", v, False) for v in ("example.com", "patching team@example.com")],
+    *[("CreateConfigRecorder", v, True) for v in ("true", "false")],
+    *[("CreateConfigRecorder", v, False) for v in ("True", "yes", "")],
+]
+# Values the service accepts that the template refuses on purpose, and why.
+STRICTER = [
+    ("DataSyncPrefix", "org/inventory", "one key segment: the Glue tables and bucket policies build keys under it"),
+    ("KmsKeyArn", "arn:aws:kms:eu-west-1:111122223333:alias/patch", "key ARN: key and bucket policies name the key"),
+]
+
+
+def _member_errors(member: dict, name: str, value: str) -> list[str]:
+    return [e for e in parameter_errors(member, {**MEMBER_REQUIRED, name: value}) if e.startswith(f"{name}:")]
+
+
+@pytest.mark.parametrize(
+    "name, value, accepted", SERVICE_CASES, ids=[f"{n}={v!r}-{'ok' if ok else 'refused'}" for n, v, ok in SERVICE_CASES]
+)
+def test_member_parameter_agrees_with_its_service(member, name, value, accepted):
+    expected = [] if accepted else [f"{name}: {member['Parameters'][name]['ConstraintDescription']}"]
+    assert _member_errors(member, name, value) == expected
+
+
+@pytest.mark.parametrize("name, value, why", STRICTER)
+def test_deliberately_stricter_than_the_service(member, name, value, why):
+    assert _member_errors(member, name, value), why
+
+
+def test_every_member_string_parameter_is_covered_by_the_service_table(member):
+    covered = {name for name, _, _ in SERVICE_CASES}
+    constrained = {
+        name
+        for name, decl in member["Parameters"].items()
+        if decl["Type"] == "String" and "AllowedPattern" in decl or name == "CreateConfigRecorder"
+    }
+    assert constrained - covered == set()
+
+
+def _ssm_shape(name: str):
+    return botocore.session.get_session().get_service_model("ssm").shape_for(name)
+
+
+@pytest.mark.parametrize("name", ["MaxErrors", "MaxConcurrency"])
+def test_count_or_percentage_patterns_equal_the_ssm_model_on_every_short_value(member, name):
+    """Every value of up to 3 characters over digits and %, and longer numbers: the template's pattern accepts
+    exactly what the SSM model's pattern and length limit accept."""
+    meta = _ssm_shape(name).metadata
+    alphabet = "0123456789%"
+    values = [a + b + c for a in alphabet for b in ["", *alphabet] for c in ["", *alphabet]]
+    values += [lead + "0" * n + tail for lead in ("1", "9", "0") for n in range(2, 9) for tail in ("", "%")]
+    pattern = member["Parameters"][name]["AllowedPattern"]
+    for value in values:
+        service = meta["min"] <= len(value) <= meta["max"] and re.search(meta["pattern"], value) is not None
+        assert bool(re.fullmatch(pattern, value)) == service, value
+
+
+def _association_rate_accepted(value: int, unit: str) -> bool:
+    """The documented association rate rule: 30 minutes or more, less than 31 days; singular unit for 1."""
+    if unit.endswith("s") == (value == 1) or value < 1:
+        return False
+    minutes = value * {"minute": 1, "hour": 60, "day": 24 * 60}[unit.rstrip("s")]
+    return 30 <= minutes < 31 * 24 * 60
+
+
+def test_association_rate_pattern_is_exactly_the_documented_range(member):
+    pattern = member["Parameters"]["InventorySchedule"]["AllowedPattern"]
+    numbers = [*range(0, 1000), *range(44600, 44700), 10**6]
+    for unit in ("minute", "minutes", "hour", "hours", "day", "days"):
+        for n in numbers:
+            value = f"rate({n} {unit})"
+            assert bool(re.fullmatch(pattern, value)) == _association_rate_accepted(n, unit), value
+
+
+def test_integer_range_matches_exactly_its_range_without_leading_zeros():
+    for low, high in [(0, 0), (0, 9), (1, 31), (2, 30), (2, 743), (30, 44639), (99, 101), (123, 98765)]:
+        regex = re.compile(patterns.integer_range(low, high))
+        for n in range(0, 100_001):
+            assert bool(regex.fullmatch(str(n))) == (low <= n <= high), (low, high, n)
+        assert not any(regex.fullmatch(f"0{n}") for n in range(0, 1000))
+
+
+def test_every_iana_time_zone_matches_the_timezone_pattern(member):
+    pattern = member["Parameters"]["MaintenanceWindowTimezone"]["AllowedPattern"]
+    zones = zoneinfo.available_timezones()
+    assert len(zones) > 300, "no time zone database on this machine"
+    assert sorted(z for z in zones if not re.fullmatch(pattern, z)) == []
+
+
+def test_numeric_and_enumerated_member_parameters_equal_the_api_model(member):
+    session = botocore.session.get_session()
+    for name, shape in (("MaintenanceWindowDuration", "MaintenanceWindowDurationHours"),
+                        ("MaintenanceWindowCutoff", "MaintenanceWindowCutoff")):  # fmt: skip
+        meta = _ssm_shape(shape).metadata
+        decl = member["Parameters"][name]
+        assert (int(decl["MinValue"]), int(decl["MaxValue"])) == (meta["min"], meta["max"]), name
+    frequency = session.get_service_model("config").shape_for("MaximumExecutionFrequency").enum
+    assert member["Parameters"]["ConfigDeliveryFrequency"]["AllowedValues"] == frequency
+    retention = session.get_service_model("logs").operation_model("PutRetentionPolicy")
+    documented = re.search(
+        r"Possible values are: ([0-9, and]+)\.", retention.input_shape.members["retentionInDays"].documentation
+    )
+    days = [int(d) for d in re.findall(r"[0-9]+", documented[1])]
+    assert [int(d) for d in member["Parameters"]["LogRetentionDays"]["AllowedValues"]] == days
+
+
+def _message_examples(message: str) -> list[str]:
+    return re.findall(r"(?:cron|rate|at)\([^()]+\)", message)
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULE_PATTERNS))
+def test_every_concrete_schedule_named_in_a_message_is_accepted(member, name):
+    decl = member["Parameters"][name]
+    concrete = [e for e in _message_examples(decl["ConstraintDescription"]) if not re.search(r"[<|]|\d-\d|yyyy|/n", e)]
+    assert concrete, decl["ConstraintDescription"]
+    for example in concrete:
+        assert re.fullmatch(decl["AllowedPattern"], example), example
+
+
+def test_rate_forms_named_in_the_window_message_are_exactly_the_accepted_ones(member):
+    decl = member["Parameters"]["MaintenanceWindowSchedule"]
+    assert "rate(1 minute|hour|day), rate(<n> minutes|hours|days)" in decl["ConstraintDescription"]
+    assert (
+        "cron() with 6 fields" in decl["ConstraintDescription"]
+        and "or 7 (leading seconds)" in decl["ConstraintDescription"]
+    )
+    for unit in ("minute", "hour", "day"):
+        assert re.fullmatch(decl["AllowedPattern"], f"rate(1 {unit})")
+        assert re.fullmatch(decl["AllowedPattern"], f"rate(2 {unit}s)")
+        assert not re.fullmatch(decl["AllowedPattern"], f"rate(2 {unit})")
+    assert re.fullmatch(decl["AllowedPattern"], "cron(1 2 3 ? * * *)")  # 7 fields
+    assert not re.fullmatch(decl["AllowedPattern"], "cron(2 3 ? * *)")  # 5 fields
+    assert re.fullmatch(decl["AllowedPattern"], "at(2026-07-07T15:55:00)")
 
 
 # ================================================================ the evaluator itself

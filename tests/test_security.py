@@ -28,15 +28,28 @@ CHECKOV_VERSION = "3.3.30"
 
 # Every checkov skip of both templates: check -> logical IDs. The README "Security" section lists the same
 # checks with the reasons given in each resource's Metadata. A new skip must be added here on purpose.
+FUNCTIONS = (
+    "AthenaViewsFunction",
+    "PartitioningFunction",
+    "EC2TaggingFunction",
+    "ConfigExportFunction",
+    "InventoryPartitionsFunction",
+)
 EXPECTED_SKIPS = {
     "CKV_AWS_18": {"AccessLogBucket"},  # the access-log bucket does not log to itself
     "CKV_AWS_19": {"AthenaBucket", "ConfigBucket", "DataSyncBucket"},  # SSE chosen by Fn::If
     "CKV_AWS_26": {"ConfigTopic"},  # AWS Config does not support encrypted SNS topics
-    "CKV_AWS_27": {"AthenaViewsDeadLetterQueue", "PartitioningDeadLetterQueue", "EC2TaggingDeadLetterQueue"},
-    "CKV_AWS_115": {"AthenaViewsFunction", "PartitioningFunction", "EC2TaggingFunction"},
-    "CKV_AWS_117": {"AthenaViewsFunction", "PartitioningFunction", "EC2TaggingFunction"},
-    "CKV_AWS_158": {"AthenaViewsFunctionLogGroup", "PartitioningFunctionLogGroup", "EC2TaggingFunctionLogGroup"},
-    "CKV_AWS_173": {"PartitioningFunction"},
+    "CKV_AWS_27": {
+        "AthenaViewsDeadLetterQueue",
+        "PartitioningDeadLetterQueue",
+        "EC2TaggingDeadLetterQueue",
+        "ConfigExportDeadLetterQueue",
+        "InventoryPartitionsDeadLetterQueue",
+    },
+    "CKV_AWS_115": set(FUNCTIONS),
+    "CKV_AWS_117": set(FUNCTIONS),
+    "CKV_AWS_158": {f"{name}LogGroup" for name in FUNCTIONS},
+    "CKV_AWS_173": {"PartitioningFunction", "ConfigExportFunction", "InventoryPartitionsFunction"},
 }
 
 # Trust policies name aws:SourceAccount/aws:SourceArn unless the service has no such guard for the role.
@@ -44,6 +57,9 @@ TRUST_WITHOUT_SOURCE_CONDITION = {
     # Lambda documents no confused-deputy condition keys for assuming an execution role; the role is only
     # ever passed to this stack's own functions.
     "lambda.amazonaws.com",
+    # QuickSight's user guide gives the trust policy of a role for its data sources with no condition keys
+    # (no aws:SourceAccount/aws:SourceArn documented for quicksight.amazonaws.com assuming a role).
+    "quicksight.amazonaws.com",
 }
 SOURCE_KEYS = {"aws:sourceaccount", "aws:sourcearn", "aws:sourceorgid"}
 POLICY_PROPERTY = {
@@ -116,6 +132,18 @@ def condition_keys(statement) -> set[str]:
     return {key.lower() for block in statement.get("Condition", {}).values() for key in block}
 
 
+def statement_variants(statement) -> Iterator[dict]:
+    """A statement once per branch of an Fn::If on the whole statement or on its Condition (bucket policies
+    choose their condition by HasOrganizationId), so each deployable form is checked."""
+    for variant in branches(statement):
+        condition = variant.get("Condition")
+        if isinstance(condition, dict) and list(condition) == ["Fn::If"]:
+            for block in branches(condition):
+                yield {**variant, "Condition": block}
+        else:
+            yield variant
+
+
 # ================================================================ policy walker
 def policy_documents(template) -> Iterator[tuple[str, str, dict]]:
     """(where, kind, document) for every policy in the template; kind is identity, trust or resource."""
@@ -167,7 +195,8 @@ def policy_findings(template) -> list[str]:
     found = []
     for where, kind, doc in policy_documents(template):
         for statement in as_list(doc.get("Statement", [])):
-            found += statement_findings(where, kind, statement)
+            for variant in statement_variants(statement):
+                found += statement_findings(where, kind, variant)
     for name, role in resources(template, "AWS::IAM::Role").items():
         for arn in role["Properties"].get("ManagedPolicyArns", []):
             if BROAD_MANAGED_POLICY.search(render(arn)):
@@ -273,32 +302,48 @@ def bucket_findings(template) -> list[str]:
     return found
 
 
+DELIVERY = {  # bucket policy -> (service principal, the only object path it may write)
+    "ConfigBucketPolicy": ("config", "${ConfigBucket.Arn}/AWSLogs/*/Config/*"),
+    "DataSyncBucketPolicy": ("ssm", "${DataSyncBucket.Arn}/${DataSyncPrefix}/*/accountid=*/*"),
+}
+# Who may deliver: organisation mode (HasOrganizationId) -> aws:SourceOrgID, account mode -> aws:SourceAccount.
+DELIVERY_SOURCE = {
+    True: ("aws:sourceorgid", {"Ref": "OrganizationId"}),
+    False: ("aws:sourceaccount", {"Ref": "AccountIds"}),
+}
+
+
 def delivery_findings(template) -> list[str]:
-    """Config and SSM may write only below their documented per-account prefixes, from listed accounts."""
-    expected = {
-        "ConfigBucketPolicy": ("config.amazonaws.com", "${ConfigBucket.Arn}/AWSLogs/${aws:SourceAccount}/Config/*"),
-        "DataSyncBucketPolicy": (
-            "ssm.amazonaws.com",
-            "${DataSyncBucket.Arn}/${DataSyncPrefix}/*/accountid=${aws:SourceAccount}/*",
-        ),
-    }
+    """Config and SSM may write only below their documented prefixes, from the organisation (organisation mode)
+    or the AccountIds accounts (account mode); no policy variable in any Resource."""
     found = []
-    for name, (service, path) in expected.items():
+    for name, (service, path) in DELIVERY.items():
         statements = as_list(template["Resources"][name]["Properties"]["PolicyDocument"]["Statement"])
         allows = [s for s in statements if s["Effect"] == "Allow"]
         if not allows:
             found.append(f"{name}: no delivery statement")
         for s in allows:
-            conditions = {k.lower(): v for block in s.get("Condition", {}).values() for k, v in block.items()}
-            if s.get("Principal") != {"Service": [service]}:
-                found.append(f"{name}: principal {s.get('Principal')} is not {service}")
-            if conditions.get("aws:sourceaccount") != {"Ref": "AccountIds"}:
-                found.append(f"{name}: {s.get('Sid')} not limited to the AccountIds accounts")
-            if "s3:PutObject" in as_list(s["Action"]):
-                if [render(r) for r in as_list(s["Resource"])] != [path]:
-                    found.append(f"{name}: PutObject on {[render(r) for r in as_list(s['Resource'])]}, not {path}")
-                if conditions.get("s3:x-amz-acl") != "bucket-owner-full-control":
+            principals = [render(p) for p in as_list(s.get("Principal", {}).get("Service", []))]
+            if not principals or principals[0] != f"{service}.amazonaws.com":
+                found.append(f"{name}: principal {s.get('Principal')} is not {service}.amazonaws.com")
+            if any(not re.fullmatch(rf"{service}\.[a-z0-9-]+\.amazonaws\.com", p) for p in principals[1:]):
+                found.append(f"{name}: principals {principals} are not {service} and its regional principals")
+            resources = [render(r) for r in as_list(s["Resource"])]
+            if any("${aws:" in r.lower() for r in resources):
+                found.append(f"{name}: {s.get('Sid')} has a policy variable in Resource {resources}")
+            condition = s.get("Condition", {})
+            if list(condition) != ["Fn::If"] or condition["Fn::If"][0] != "HasOrganizationId":
+                found.append(f"{name}: {s.get('Sid')} condition is not chosen by HasOrganizationId")
+                continue
+            for organisation_mode, block in zip((True, False), condition["Fn::If"][1:], strict=True):
+                key, value = DELIVERY_SOURCE[organisation_mode]
+                keys = {k.lower(): v for block_keys in block.values() for k, v in block_keys.items()}
+                if keys.get(key) != value or ({"aws:sourceorgid", "aws:sourceaccount"} - {key}) & set(keys):
+                    found.append(f"{name}: {s.get('Sid')} not limited by {key} = {value} when {organisation_mode=}")
+                if "s3:PutObject" in as_list(s["Action"]) and keys.get("s3:x-amz-acl") != "bucket-owner-full-control":
                     found.append(f"{name}: PutObject without bucket-owner-full-control")
+            if "s3:PutObject" in as_list(s["Action"]) and resources != [path]:
+                found.append(f"{name}: PutObject on {resources}, not {path}")
     return found
 
 
@@ -417,7 +462,12 @@ def test_every_template_has_what_the_checks_look_at(central, member):
     """Guards against vacuous passes: the walkers must see policies, buckets, rules and custom resources."""
     assert len(list(policy_documents(central))) >= 10 and len(list(policy_documents(member))) >= 4
     assert len(resources(central, "AWS::S3::Bucket")) == 4
-    assert set(async_functions(central)) == {"PartitioningFunction", "AthenaViewsFunction"}
+    assert set(async_functions(central)) == {
+        "PartitioningFunction",
+        "AthenaViewsFunction",
+        "ConfigExportFunction",
+        "InventoryPartitionsFunction",
+    }
     assert set(async_functions(member)) == {"EC2TaggingFunction"}
     assert resources(central, CUSTOM_RESOURCE.pattern) and resources(member, CUSTOM_RESOURCE.pattern)
 
@@ -497,6 +547,18 @@ def _break_config_path(t):
     put["Resource"] = [{"Fn::Sub": ["${Bucket}/*", {"Bucket": {"Fn::GetAtt": ["ConfigBucket", "Arn"]}}]}]
 
 
+def _break_policy_variable(t):
+    statements = t["Resources"]["DataSyncBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    put = next(s for s in statements if "s3:PutObject" in as_list(s["Action"]))
+    put["Resource"] = [{"Fn::Sub": "${DataSyncBucket.Arn}/${DataSyncPrefix}/*/accountid=${!aws:SourceAccount}/*"}]
+
+
+def _break_account_mode(t):
+    statements = t["Resources"]["ConfigBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    check = next(s for s in statements if s.get("Sid") == "AWSConfigBucketExistenceCheck")
+    check["Condition"]["Fn::If"][2] = {"StringEquals": {"aws:SourceOrgID": {"Ref": "OrganizationId"}}}
+
+
 def _break_service_timeout(t):
     t["Resources"]["AthenaViews"]["Properties"]["ServiceTimeout"] = 3600
 
@@ -530,6 +592,8 @@ BREAKAGES = [
     (_break_tls_deny, bucket_findings, "ConfigBucket: no bucket policy denying non-TLS"),
     (_break_results_expiry, bucket_findings, "AthenaBucket: objects do not expire"),
     (_break_config_path, delivery_findings, "ConfigBucketPolicy: PutObject on"),
+    (_break_policy_variable, delivery_findings, "DataSyncBucketPolicy: SSMBucketDelivery has a policy variable"),
+    (_break_account_mode, delivery_findings, "AWSConfigBucketExistenceCheck not limited by aws:sourceaccount"),
     (_break_service_timeout, reliability_findings, "AthenaViews: ServiceTimeout 3600"),
     (_break_rule_dlq, reliability_findings, "PartitioningRule: target partitioning has no encrypted dead-letter"),
     (_break_queue_encryption, reliability_findings, "PartitioningFunction: invoked asynchronously by rule"),

@@ -3,10 +3,11 @@
 Input: EventBridge "Object Created" events from the Config bucket (S3 notification "Records" are
 accepted too). Keys: [<prefix>/]AWSLogs/<acct>/Config/<region>/<yyyy>/<m>/<d>/ConfigSnapshot/<file>.
 Partition values: accountid, region, dt (zero-padded YYYY-MM-DD); location: the snapshot folder.
-Anything else (history files, writability checks, oversized notifications, SSM inventory keys whose
-tables use partition projection) is logged and ignored. An AWS failure raises, so EventBridge retries
-(and finally sends the event to the dead-letter queue). One glue:CreatePartition call per new partition;
-partitions registered by this container are remembered, so a repeated event costs no call.
+Anything else (history files, writability checks, oversized notifications, SSM inventory keys, whose
+partitions InventoryPartitionsFunction registers) is logged and ignored. An AWS failure raises, so
+EventBridge retries (and finally sends the event to the dead-letter queue). One glue:CreatePartition call
+per new partition; partitions registered by this container are remembered, so a repeated event costs no
+call.
 """
 
 import datetime
@@ -30,7 +31,7 @@ IGNORED = (
     ("ConfigWritabilityCheckFile", "Config writability check"),
     ("/ConfigHistory/", "configuration history file"),
     ("/OversizedChangeNotification/", "oversized change notification"),
-    ("accountid=", "SSM inventory object (its tables use partition projection)"),
+    ("accountid=", "SSM inventory object (InventoryPartitionsFunction registers its partitions)"),
 )
 CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=15)
 _registered = set()  # (database, table, values) registered or found by this container

@@ -20,6 +20,8 @@ DASHBOARD_ARN_OUTPUT = "QuickSightDashboardArn"
 CATALOG = "AwsDataCatalog"
 
 # ---------------------------------------------------------------- QuickSight permission sets (owner)
+# Each set is one ResourcePermission entry: at most 20 actions (QuickSight API, ResourcePermission.Actions).
+MAX_ACTIONS_PER_PERMISSION = 20
 DATA_SOURCE_ACTIONS = (
     "quicksight:DescribeDataSource",
     "quicksight:DescribeDataSourcePermissions",
@@ -39,6 +41,15 @@ DATASET_ACTIONS = (
     "quicksight:CreateIngestion",
     "quicksight:CancelIngestion",
     "quicksight:UpdateDataSetPermissions",
+    # Refresh schedules and refresh properties (incremental refresh), as the console grants a dataset owner.
+    "quicksight:CreateRefreshSchedule",
+    "quicksight:UpdateRefreshSchedule",
+    "quicksight:DeleteRefreshSchedule",
+    "quicksight:DescribeRefreshSchedule",
+    "quicksight:ListRefreshSchedules",
+    "quicksight:PutDataSetRefreshProperties",
+    "quicksight:DescribeDataSetRefreshProperties",
+    "quicksight:DeleteDataSetRefreshProperties",
 )
 ANALYSIS_ACTIONS = (
     "quicksight:RestoreAnalysis",

@@ -1,8 +1,9 @@
 """QuickSightRole: the role the Athena data source runs its queries as (AthenaParameters.RoleArn).
 
-Assumable only by quicksight.amazonaws.com from this account. It may run and read queries in the project's
-workgroup, read the catalog metadata, the Glue database and its tables/views, read the Config and DataSync data
-behind the views, and write query results; with a customer key (HasKmsKey), use that key through S3 only.
+Assumable only by quicksight.amazonaws.com, with the trust policy the QuickSight user guide gives for such a role
+(no condition keys; docs/DESIGN.md has the page). It may run and read queries in the project's workgroup, read
+the catalog metadata, the Glue database and its tables/views, read the Config and DataSync data behind the views,
+and write query results; with a customer key (HasKmsKey), use that key through S3 only.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def quicksight_role(inputs: QuickSightInputs) -> iam.Role:
         QUICKSIGHT_ROLE,
         Condition=ENABLED,
         Description="QuickSight Athena data source: query the patch compliance views and write query results",
-        AssumeRolePolicyDocument=policies.assume_role("quicksight", source_account=True),
+        AssumeRolePolicyDocument=policies.assume_role("quicksight"),
         Policies=[
             iam.Policy(PolicyName="athena-views", PolicyDocument=policies.document(*_statements(inputs))),
             # Buckets encrypted with the customer key: decrypt what the views read, encrypt query results.

@@ -1,34 +1,28 @@
--- configpc: one row per managed node (EC2 i-... and hybrid mi-...) with its patch compliance, from the
--- latest AWS Config snapshot of each account x region (config_latest_items; latest-snapshot method: see
--- config_latest_items.sql).
+-- configpc: one row per managed node (EC2 i-... and hybrid mi-...) with its patch compliance, from the latest
+-- Config export (config_export_latest; latest-export method: see config_export_latest.sql).
 --
--- Source: AWS::Config::ResourceCompliance items whose target is an AWS::SSM::PatchCompliance resource; their
--- resourceId is AWS::SSM::PatchCompliance/AWS::SSM::ManagedInstanceInventory/<node id>, and the node ID is the
--- part after the last '/'.
--- patch_compliance_status: complianceType of the configRuleList entries whose configRuleName contains
+-- Source: the rule results whose resource is an AWS::SSM::PatchCompliance resource (the patch rule evaluates
+-- that type; its resource ID is AWS::SSM::ManagedInstanceInventory/<node id>, and the export's instance_id is
+-- the node ID, the part after the last '/').
+-- patch_compliance_status: complianceType of the rule results whose rule name contains
 -- 'ec2-managedinstance-patch-compliance-status-check' (managed rule
 -- EC2_MANAGEDINSTANCE_PATCH_COMPLIANCE_STATUS_CHECK; contains-match so prefixed or suffixed deployments
--- count). Several matching entries: the worst wins, NON_COMPLIANT > COMPLIANT > INSUFFICIENT_DATA >
--- NOT_APPLICABLE. Nodes without such an entry have no row.
+-- count). Several matching results: the worst wins, NON_COMPLIANT > COMPLIANT > INSUFFICIENT_DATA >
+-- NOT_APPLICABLE. Nodes without such a result (regions without the rule, such as ap-east-2) have no row.
+-- capture_time: the compliance item's configurationItemCaptureTime; snapshot_date: the UTC date of the export.
 WITH items AS (
     SELECT
         account_id,
         region,
-        dt,
-        regexp_extract(resource_id, '[^/]+$') AS instance_id,
+        instance_id,
+        export_time,
         capture_time,
         transform(
-            filter(
-                CAST(json_extract(configuration, '$.configRuleList') AS array(json)),
-                r -> json_extract_scalar(r, '$.configRuleName')
-                    LIKE '%ec2-managedinstance-patch-compliance-status-check%'
-            ),
-            r -> json_extract_scalar(r, '$.complianceType')
+            filter(rules, r -> r.rule_name LIKE '%ec2-managedinstance-patch-compliance-status-check%'),
+            r -> r.compliance_type
         ) AS rule_results
-    FROM config_latest_items
-    WHERE
-        resource_type = 'AWS::Config::ResourceCompliance'
-        AND resource_id LIKE 'AWS::SSM::PatchCompliance/%'
+    FROM config_export_latest
+    WHERE kind = 'rules' AND resource_type = 'AWS::SSM::PatchCompliance'
 ),
 ranked_items AS (
     SELECT
@@ -52,7 +46,7 @@ SELECT
         WHEN 1 THEN 'NOT_APPLICABLE'
     END AS patch_compliance_status,
     max(CAST(from_iso8601_timestamp(capture_time) AS timestamp)) AS capture_time,
-    CAST(dt AS date) AS snapshot_date
+    CAST(max(export_time) AS date) AS snapshot_date
 FROM ranked_items
-GROUP BY account_id, region, dt, instance_id
+GROUP BY account_id, region, instance_id
 HAVING max(patch_rank) IS NOT NULL

@@ -1,10 +1,13 @@
--- instance_compliance: one row per instance, joining configmic (Config: existence, name, state, managed by
--- SSM), configpc (Config patch rule), SSM instance information and SSM patch summary.
+-- instance_compliance: one row per instance, joining configmic (Config export: existence, name, state, managed
+-- by SSM), configpc (Config patch rule), SSM instance information and SSM patch summary.
 --
--- Instances: every EC2 instance of configmic (the latest Config snapshot is the inventory of record, so
--- stopped, terminated and unmanaged instances stay visible) plus the hybrid nodes (mi-...) SSM reports, which
--- Config does not record as EC2 instances; hybrid nodes whose InstanceStatus is Terminated or Deregistered are
--- left out. SSM files of EC2 instances that left Config (the sync keeps files of deleted nodes) are ignored.
+-- Instances: every EC2 instance of configmic (the latest Config export is the inventory of record, so stopped,
+-- terminated and unmanaged instances stay visible) plus the hybrid nodes (mi-...) SSM reports, which Config
+-- does not record as EC2 instances; hybrid nodes whose InstanceStatus is Terminated or Deregistered are left
+-- out. SSM files of EC2 instances that left Config (the sync keeps files of deleted nodes) are ignored.
+-- managed_status / managed_status_source: configmic's for EC2 instances; a hybrid node kept here is reported by
+-- SSM with an InstanceStatus other than Terminated or Deregistered, so by configmic's SSM_INVENTORY rule it is
+-- COMPLIANT (no Config rule evaluates hybrid nodes for this).
 --
 -- compliance_state, first match wins:
 --   TERMINATED     EC2 state terminated or shutting-down
@@ -54,10 +57,18 @@ summary AS (
     WHERE rn = 1
 ),
 nodes AS (
-    SELECT account_id, region, instance_id, instance_name, instance_state, platform, managed_status
+    SELECT
+        account_id,
+        region,
+        instance_id,
+        instance_name,
+        instance_state,
+        platform,
+        managed_status,
+        managed_status_source
     FROM configmic
     UNION ALL
-    SELECT accountid, region, resourceid, NULL, NULL, NULL, NULL
+    SELECT accountid, region, resourceid, NULL, NULL, NULL, 'COMPLIANT', 'SSM_INVENTORY'
     FROM info
     WHERE
         resourceid LIKE 'mi-%'
@@ -82,6 +93,7 @@ SELECT
     i.agentversion AS agent_version,
     try(CAST(from_iso8601_timestamp(i.capturetime) AS timestamp)) AS last_inventory_time,
     n.managed_status,
+    n.managed_status_source,
     p.patch_compliance_status,
     s.missingcount AS missing_count,
     s.failedcount AS failed_count,

@@ -13,7 +13,11 @@ import pytest
 from patchcompliance.constants import VIEW_ORDER
 from tests.support import catalog
 from tests.support.engine import LocalAthena, open_engine
-from tests.support.fixtures import Fixture, generate
+from tests.support.fixtures import ACCOUNTS, Fixture, FixtureSpec, generate
+
+# An account x region with this many EC2 instances (about 900 managed nodes with a ~40 KB inventory item each)
+# delivers a snapshot file over Athena's 32 MB row limit.
+BIG_REGION_INSTANCES = 1_100
 
 
 @pytest.fixture(scope="session")
@@ -42,3 +46,22 @@ def engine(fixture_tree, template, tmp_path_factory) -> LocalAthena:
 def view_rows(engine) -> dict[str, tuple[list[str], list[tuple]]]:
     """(columns, rows) of every view, queried once per session."""
     return {name: engine.query(f'SELECT * FROM "{name}"', trino=False) for name in VIEW_ORDER}
+
+
+@pytest.fixture(scope="session")
+def big_fixture_tree(tmp_path_factory) -> Fixture:
+    """A fixture with one account x region whose latest snapshot is over 32 MB, beside a normal one and the
+    region without the managed rules; generated once per session, only when a test asks for it."""
+    spec = FixtureSpec(
+        regions=("eu-west-1", "ap-east-2"), days=1, second_snapshot=False, stale_days=0, export_days=2,
+        instances_by_region=((ACCOUNTS[1], "eu-west-1", BIG_REGION_INSTANCES),), all_inventory_types=False,
+        history_files=False, volumes=False, gzip_level=1,
+    )  # fmt: skip
+    return generate(tmp_path_factory.mktemp("big"), spec)
+
+
+@pytest.fixture(scope="session")
+def big_engine(big_fixture_tree, template, tmp_path_factory) -> LocalAthena:
+    eng = open_engine(big_fixture_tree, template, tmp_path_factory.mktemp("big-engine"), threads=2)
+    yield eng
+    eng.con.close()

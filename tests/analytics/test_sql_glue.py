@@ -9,6 +9,13 @@ from troposphere import Parameter, Ref, Template
 from troposphere.s3 import Bucket
 
 from patchcompliance import glue
+from patchcompliance.config_export import (
+    CONFIG_EXPORT_TABLE,
+    EXPORT_COLUMNS,
+    EXPORT_PARTITION_KEY,
+    EXPORT_PREFIX,
+    EXPORT_TABLE_NAME,
+)
 from tests.support import catalog
 from tests.support.engine import parse_hive_type
 from tests.support.templates import CENTRAL_TEMPLATE, load_template
@@ -17,8 +24,6 @@ VALUES = {
     "config_bucket": "cfg-bucket",
     "datasync_bucket": "sync-bucket",
     "datasync_prefix": "inv",
-    "account_ids": ["111122223333", "444455556666"],
-    "regions": ["eu-west-1", "us-east-1"],
 }
 EXPECTED_IDS = {
     "AWS:ComplianceItem": "AthenaComplianceItemTable",
@@ -43,13 +48,11 @@ def built():
     template = Template()
     db_name = template.add_parameter(Parameter("DatabaseName", Type="String"))
     prefix = template.add_parameter(Parameter("DataSyncPrefix", Type="String"))
-    accounts = template.add_parameter(Parameter("AccountIds", Type="CommaDelimitedList"))
-    regions = template.add_parameter(Parameter("Regions", Type="CommaDelimitedList"))
     config_bucket = template.add_resource(Bucket("ConfigBucket"))
     sync_bucket = template.add_resource(Bucket("DataSyncBucket"))
     database = glue.add_database(template, Ref(db_name))
     table = glue.add_config_table(template, database, config_bucket)
-    inventory = glue.add_inventory_tables(template, database, sync_bucket, prefix, accounts, regions)
+    inventory = glue.add_inventory_tables(template, database, sync_bucket, prefix)
     return template, database, table, inventory
 
 
@@ -69,7 +72,7 @@ def test_logical_ids_and_names(built):
 
 
 def test_every_table_is_external_with_no_partition_column_clash(declared):
-    assert len(declared) == 1 + len(EXPECTED_IDS)
+    assert len(declared) == 2 + len(EXPECTED_IDS)  # config_snapshot, config_export and the inventory tables
     for decl in declared.values():
         assert decl.table_type == "EXTERNAL_TABLE", decl.name
         data = {name for name, _ in decl.columns}
@@ -124,22 +127,26 @@ def test_storage_descriptor_is_the_tables_and_fits_the_environment(declared):
     )  # fmt: skip
 
 
+def test_config_export_table(declared):
+    """The table the views read: one partition per complete export, registered by ConfigExportFunction."""
+    decl = declared[EXPORT_TABLE_NAME]
+    assert decl.logical_id == CONFIG_EXPORT_TABLE
+    assert decl.partition_keys == ((EXPORT_PARTITION_KEY, "string"),)
+    assert decl.location == f"s3://cfg-bucket/{EXPORT_PREFIX}/"
+    assert not decl.projected and decl.compressed
+    assert decl.columns == EXPORT_COLUMNS
+    assert decl.serde_parameters == {"case.insensitive": "false"} and decl.mappings == {}  # keys are the columns
+
+
 @pytest.mark.parametrize("inventory_type", list(EXPECTED_IDS))
 def test_inventory_table(declared, inventory_type):
     decl = declared["aws_" + inventory_type.split(":")[1].lower()]
     assert [k for k, _ in decl.partition_keys] == ["accountid", "region", "resourcetype"]
     assert decl.location == f"s3://sync-bucket/inv/{inventory_type}/"
     assert decl.case_insensitive and decl.serde_parameters["case.insensitive"] == "true"
-    params = decl.parameters
-    assert decl.projected
-    assert params["projection.accountid.type"] == params["projection.region.type"] == "enum"
-    assert params["projection.accountid.values"] == "111122223333,444455556666"
-    assert params["projection.region.values"] == "eu-west-1,us-east-1"
-    assert params["projection.resourcetype.values"] == "ManagedInstanceInventory"
-    assert params["storage.location.template"] == (
-        f"s3://sync-bucket/inv/{inventory_type}/accountid=${{accountid}}/region=${{region}}/"
-        "resourcetype=${resourcetype}/"
-    )
+    # partitions are registered by the InventoryPartitionsFunction: no projection, no account list
+    assert not decl.projected
+    assert [k for k in decl.parameters if k.startswith(("projection.", "storage.location"))] == []
     names = [name for name, _ in decl.columns]
     assert {"resourceid", "capturetime", "schemaversion"} <= set(names)
     for name, hive_type in decl.columns:
@@ -156,14 +163,15 @@ def test_inventory_columns_follow_the_reference():
     assert {"compliancetype", "patchstate", "patchseverity", "installedtime", "cveids"} <= set(item)
 
 
-def test_projection_values_are_joined_parameters(built):
+def test_inventory_tables_name_no_account_or_region_list(built):
+    """Organisation mode lists no account IDs anywhere in the central stack: the tables reference only the sync
+    bucket and prefix, and their partitions come from the InventoryPartitionsFunction."""
     template, *_ = built
-    params = template.to_dict()["Resources"]["AthenaTagTable"]["Properties"]["TableInput"]["Parameters"]
-    assert params["projection.accountid.values"] == {"Fn::Join": [",", {"Ref": "AccountIds"}]}
-    assert params["storage.location.template"] == {
-        "Fn::Sub": "s3://${DataSyncBucket}/${DataSyncPrefix}/AWS:Tag/accountid=${!accountid}/region=${!region}"
-        "/resourcetype=${!resourcetype}/"
-    }
+    for resource in built[3].values():
+        table_input = template.to_dict()["Resources"][resource.title]["Properties"]["TableInput"]
+        assert catalog._refs(table_input) == {"DataSyncBucket", "DataSyncPrefix"}, resource.title
+        assert not any(k.startswith("projection.") for k in table_input["Parameters"]), resource.title
+    assert glue.INVENTORY_ANCHOR_TYPE in built[3]  # the type whose folders the function lists
 
 
 def test_glue_resources_pass_cfn_lint(built):
@@ -186,7 +194,12 @@ def test_committed_template_declares_the_same_tables(template_and_source):
         pytest.skip("templates/patch-compliance.yaml not generated yet")
     committed = load_template(CENTRAL_TEMPLATE)["Resources"]
     fresh = catalog.build_glue_template()["Resources"]
-    for logical_id in [glue.ATHENA_DATABASE, glue.ATHENA_TABLE, *glue.INVENTORY_TABLE_IDS.values()]:
+    for logical_id in [
+        glue.ATHENA_DATABASE,
+        glue.ATHENA_TABLE,
+        CONFIG_EXPORT_TABLE,
+        *glue.INVENTORY_TABLE_IDS.values(),
+    ]:
         assert logical_id in committed, logical_id
         assert json.loads(json.dumps(committed[logical_id])) == fresh[logical_id], logical_id
 

@@ -1,6 +1,6 @@
 """The local engine reads the tree the way Athena reads S3 through the declared tables (and says where not).
 
-Emulations checked here: partition registration and "$partitions", "$path", partition projection, probe files,
+Emulations checked here: partition registration and "$partitions", "$path", probe files,
 the OpenX SerDe (mappings, case handling, quoted/bare numbers, non-object lines), dynamic partition pruning.
 """
 
@@ -64,15 +64,19 @@ def test_probe_and_history_files_exist_but_are_never_read(engine, fixture_tree):
     assert rows == [(0,)]
 
 
-def test_projection_ignores_catalog_partitions_and_unlisted_accounts(engine, fixture_tree):
-    projected = engine.partitions("aws_patchsummary")
-    accounts = {p.values[0] for p in projected}
-    assert accounts == set(fixture_tree.spec.projection_accounts)  # incl. one without data: no rows, no error
+def test_inventory_partitions_are_the_delivering_accounts_and_regions(engine, fixture_tree):
+    """Registered as the InventoryPartitionsFunction does: one partition per account x region folder of the anchor
+    type, in every inventory table; an account without data (EMPTY_ACCOUNT) gets none."""
+    spec = fixture_tree.spec
+    expected = {(a, r, "ManagedInstanceInventory") for a in spec.accounts for r in spec.regions}
+    for name in glue.INVENTORY_TABLE_NAMES.values():
+        _, rows = engine.query(f'SELECT accountid, region, resourcetype FROM "{name}$partitions"')
+        assert sorted(rows) == sorted(expected), name
     _, rows = engine.query("SELECT DISTINCT accountid, region, resourcetype FROM aws_patchsummary")
-    assert {r[0] for r in rows} == set(fixture_tree.spec.accounts)
-    assert {r[2] for r in rows} == {"ManagedInstanceInventory"}
-    _, rows = engine.query('SELECT count(*) FROM "aws_patchsummary$partitions"')
-    assert rows == [(0,)]  # SHOW PARTITIONS shows nothing for projected tables
+    assert set(rows) == expected
+    location = next(p.location for p in engine.catalog_partitions["aws_tag"] if p.values[0] == spec.accounts[0])
+    assert location.startswith(f"s3://{spec.datasync_bucket}/{spec.datasync_prefix}/AWS:Tag/accountid=")
+    assert location.endswith("/resourcetype=ManagedInstanceInventory/")
 
 
 def test_partition_registration_matches_the_partitioning_function(engine, fixture_tree):
@@ -198,6 +202,27 @@ def test_case_insensitive_duplicate_keys_fail_the_query(tmp_path):
         eng.query("SELECT name FROM t")
 
 
+@pytest.mark.parametrize("megabytes", [33, 70])
+def test_a_line_over_32_mb_fails_the_query(tmp_path, megabytes):
+    """Athena cannot read a row over 32 MB; neither can the engine, also past DuckDB's default read buffer (which
+    would drop such a line silently)."""
+    decl = catalog.TableDecl(
+        logical_id="T", name="t", table_type="EXTERNAL_TABLE", columns=(("v", "string"),),
+        partition_keys=(), location="s3://b/t/", input_format="", output_format="",
+        serde="org.openx.data.jsonserde.JsonSerDe", serde_parameters={"case.insensitive": "false"},
+    )  # fmt: skip
+    folder = tmp_path / "b" / "t"
+    folder.mkdir(parents=True)
+    (folder / "small.json.gz").write_bytes(gzip.compress(b'{"v":"ok"}\n'))
+    eng = LocalAthena({"t": decl}, {"b": tmp_path / "b"}, tmp_path / "w", threads=1).build()
+    assert eng.query("SELECT v FROM t")[1] == [("ok",)]
+    line = b'{"v":"' + b"x" * (megabytes * 2**20) + b'"}\n'
+    (folder / "large.json.gz").write_bytes(gzip.compress(line, compresslevel=1))
+    eng.build()
+    with pytest.raises(duckdb.Error, match="CSV Error"):
+        eng.query("SELECT count(*) FROM t")
+
+
 def test_gzip_and_hidden_objects(tmp_path):
     decl = catalog.TableDecl(
         logical_id="T", name="t", table_type="EXTERNAL_TABLE", columns=(("v", "string"),),
@@ -214,48 +239,38 @@ def test_gzip_and_hidden_objects(tmp_path):
 
 
 # ---------------------------------------------------------------- dynamic partition pruning
-def test_views_read_only_the_latest_partitions(engine, fixture_tree):
-    """configmic scans the snapshot files of the pruned partitions only (Trino's per-column domains). The join
-    on "config_snapshot$partitions" is in the base view config_latest_items: creating it applies the pruning
-    (logged), and configmic reads the base table through it (its scan is counted)."""
+def test_views_read_only_the_latest_export(engine, fixture_tree):
+    """configpc scans the files of the latest export only (Trino's dynamic filter on export_id). The join on
+    "config_export$partitions" is in the base view config_export_latest: creating it applies the pruning (logged),
+    and configpc reads the table through it (its scan is counted)."""
     logged = len(engine.pruning_log)
-    engine.create_view("config_latest_items", view_sql("config_latest_items"))
-    assert len(engine.pruning_log) == logged + 1 and engine.pruning_log[-1]["table"] == "config_snapshot"
-    domains = engine.pruning_log[-1]["domains"]
-    metrics = engine.profile(view_sql("configmic"))
-    pruned = [
-        p for p in engine.catalog_partitions["config_snapshot"]
-        if all(v in domains[k] for k, v in zip(("accountid", "region", "dt"), p.values, strict=True))
-    ]  # fmt: skip
-    files = sum(len(engine._objects(p.location)) for p in pruned)
-    assert metrics["files_read"] == metrics["rows_scanned"] == files
-    assert files < fixture_tree.snapshot_files
-    full = engine.profile("SELECT count(*) FROM config_snapshot")
-    assert full["files_read"] == fixture_tree.snapshot_files
+    engine.create_view("config_export_latest", view_sql("config_export_latest"))
+    latest = fixture_tree.truth.latest_export
+    assert engine.pruning_log[logged:] == [{"table": "config_export", "domains": {"export_id": [latest]}}]
+    metrics = engine.profile(view_sql("configpc"))
+    location = dict(fixture_tree.exports.partitions)[latest]
+    files = len(engine._objects(location))
+    assert files > 1 and metrics["files_read"] == files
+    full = engine.profile("SELECT count(*) FROM config_export")
+    assert full["files_read"] == sum(len(engine._objects(loc)) for _, loc in fixture_tree.exports.partitions) > files
 
 
-@pytest.mark.parametrize(
-    "stale_days, histories, prefix", [(0, (1, 6), ""), (2, (3, 8), "o-a1b2c3d4e5/")], ids=["fresh", "stale"]
-)
-def test_rows_scanned_do_not_grow_with_history(tmp_path, stale_days, histories, prefix):
-    """Same scan for a short and a long history. With a stale account x region, Trino's per-column dynamic
-    filter domains also admit the other partitions of its older date: bounded, but only once the history
-    reaches back that far (hence 3 vs 8 days there). The second case also puts the Config deliveries under
-    a key prefix (Control Tower style)."""
+def test_rows_scanned_do_not_grow_with_the_exports_kept(tmp_path):
+    """Same rows scanned with 2 and 8 registered exports, and the views equal the truth in both."""
     scanned = {}
-    for days in histories:
+    for days in (2, 8):
         spec = FixtureSpec(
-            days=days, instances=4, hybrid=1, removed=0, all_inventory_types=False, stale_days=stale_days,
-            config_prefix=prefix,
+            days=1, instances=4, hybrid=1, removed=0, all_inventory_types=False, stale_days=0, export_days=days,
+            ssm_config_items=False, history_files=False,
         )  # fmt: skip
         fx = generate(tmp_path / f"tree{days}", spec)
-        eng = open_engine(fx, workdir=tmp_path / f"w{days}", views=("config_latest_items",), threads=1)
-        assert [entry["table"] for entry in eng.pruning_log] == ["config_snapshot"]  # the base view prunes
-        scanned[days] = {v: eng.profile(view_sql(v))["rows_scanned"] for v in ("configmic", "configpc")}
-        assert fx.snapshot_files >= days * 4
-        assert_same_rows(eng.query(view_sql("configmic"))[1], fx.truth.configmic, f"{days} days")
+        assert len(fx.exports.partitions) == days
+        eng = open_engine(fx, workdir=tmp_path / f"w{days}", views=("config_export_latest",), threads=1)
+        assert [entry["table"] for entry in eng.pruning_log] == ["config_export"]  # the base view prunes
+        scanned[days] = {v: eng.profile(view_sql(v))["rows_scanned"] for v in ("configpc", "instance_tags")}
+        assert_same_rows(eng.query(view_sql("configpc"))[1], fx.truth.configpc, f"{days} exports")
         eng.close()
-    assert scanned[histories[0]] == scanned[histories[1]]
+    assert scanned[2] == scanned[8]
 
 
 def test_fixture_is_deterministic(tmp_path):

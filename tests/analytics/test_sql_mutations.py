@@ -1,10 +1,10 @@
 """The ground-truth comparisons can fail: each plausible mistake in a view changes its rows on the fixture.
 
 Every mutation is a textual edit (or several) of the real SQL, asserted to apply, run through the same engine.
-Mutations of the latest-snapshot logic and of the deleted-items filter edit the shared base view
-config_latest_items: the mutated view replaces it on the engine (DuckDB views bind late, so the dependent
-views read it) and the dependent view named by the mutation is compared with its truth; the original base
-view is always restored (the engine fixture is shared by the session).
+Mutations of the latest-export logic edit the shared base view config_export_latest: the mutated view replaces
+it on the engine (DuckDB views bind late, so the dependent views read it) and the dependent view named by the
+mutation is compared with its truth; the original base view is always restored (the engine fixture is shared by
+the session).
 """
 
 from __future__ import annotations
@@ -14,28 +14,22 @@ import pytest
 from patchcompliance.render import view_sql
 from tests.support.analytics import assert_same_rows, sorted_rows
 
-GLOBAL_LATEST = """    SELECT accountid, region, (SELECT max(dt) FROM "config_snapshot$partitions") AS dt
-    FROM "config_snapshot$partitions"
-    GROUP BY accountid, region"""
-PER_PARTITION_LATEST = """    SELECT accountid, region, max(dt) AS dt
-    FROM "config_snapshot$partitions"
-    GROUP BY accountid, region"""
-NOT_DELETED = "WHERE coalesce(ci.configurationitemstatus, '') NOT LIKE 'ResourceDeleted%'"
-BASE = "config_latest_items"
+BASE = "config_export_latest"
+LATEST = "max(export_id) AS export_id"
+OLDEST = "min(export_id) AS export_id"
+JOIN_LATEST = "ON e.export_id = l.export_id"
+EVERY_EXPORT = "ON true"
+NAME_TAG_INDENT = " " * 20
 
-# mutation -> (dependent view compared with its truth, edit(s) of config_latest_items.sql)
+# mutation -> (dependent view compared with its truth, edit(s) of config_export_latest.sql)
 BASE_MUTATIONS = {
-    # latest snapshot
-    "configmic/oldest-partition": ("configmic", "max(dt) AS dt", "min(dt) AS dt"),
-    "configmic/global-latest-day": ("configmic", PER_PARTITION_LATEST, GLOBAL_LATEST),
-    "configmic/every-file-of-the-day": ("configmic", "WHERE file_rank = 1", "WHERE file_rank >= 1"),
-    "configmic/earliest-file-of-the-day": ("configmic", 'c."$path" DESC', 'c."$path" ASC'),
-    "configpc/oldest-partition": ("configpc", "max(dt) AS dt", "min(dt) AS dt"),
-    "configpc/earliest-file-of-the-day": ("configpc", 'c."$path" DESC', 'c."$path" ASC'),
-    "instance_tags/oldest-partition": ("instance_tags", "max(dt) AS dt", "min(dt) AS dt"),
-    "instance_tags/every-file-of-the-day": ("instance_tags", "WHERE file_rank = 1", "WHERE file_rank >= 1"),
-    # items
-    "configmic/deleted-items": ("configmic", NOT_DELETED, ""),
+    "configmic/oldest-export": ("configmic", LATEST, OLDEST),
+    "configmic/every-registered-export": ("configmic", JOIN_LATEST, EVERY_EXPORT),
+    "configpc/oldest-export": ("configpc", LATEST, OLDEST),
+    "configpc/every-registered-export": ("configpc", JOIN_LATEST, EVERY_EXPORT),
+    "instance_tags/oldest-export": ("instance_tags", LATEST, OLDEST),
+    "instance_tags/every-registered-export": ("instance_tags", JOIN_LATEST, EVERY_EXPORT),
+    "instance_compliance/oldest-export": ("instance_compliance", LATEST, OLDEST),
 }
 
 # mutation -> (view, edit(s) of its own SQL file)
@@ -46,27 +40,58 @@ MUTATIONS = {
         "LIKE '%ec2-instance-managed-by-systems-manager%'",
         "= 'ec2-instance-managed-by-systems-manager'",
     ),
-    "configmic/overall-compliance-type": (
+    "configmic/any-rule-result": (
         "configmic",
-        "r -> json_extract_scalar(r, '$.complianceType')",
-        "r -> json_extract_scalar(configuration, '$.complianceType')",
+        "filter(rules, r -> r.rule_name LIKE '%ec2-instance-managed-by-systems-manager%')",
+        "rules",
     ),
-    "configmic/best-result-wins": ("configmic", "THEN 4\n", "THEN 0\n"),
+    "configmic/best-result-wins": ("configmic", "'NON_COMPLIANT') THEN 4\n", "'NON_COMPLIANT') THEN 0\n"),
+    # managed status from SSM where the rule has no result
+    "configmic/no-ssm-fallback": ("configmic", "s.resourceid IS NOT NULL AND", "false AND"),
+    "configmic/terminated-node-counts-as-managed": (
+        "configmic",
+        "AND lower(coalesce(s.instancestatus, '')) NOT IN ('terminated', 'deregistered')",
+        "",
+    ),
+    "configmic/source-always-the-rule": (
+        "configmic",
+        "CASE WHEN i.managed_rank IS NULL THEN 'SSM_INVENTORY' ELSE 'CONFIG_RULE' END",
+        "'CONFIG_RULE'",
+    ),
     "configpc/exact-rule-name": (
         "configpc",
         "LIKE '%ec2-managedinstance-patch-compliance-status-check%'",
         "= 'ec2-managedinstance-patch-compliance-status-check'",
     ),
-    "configpc/second-path-element": (
+    "configpc/resource-id-not-node-id": (
         "configpc",
-        "regexp_extract(resource_id, '[^/]+$')",
-        "split_part(resource_id, '/', 2)",
-    ),  # fmt: skip
+        "        instance_id,\n        export_time,",
+        "        resource_id AS instance_id,\n        export_time,",
+    ),
+    "configpc/export-time-as-capture-time": (
+        "configpc",
+        "max(CAST(from_iso8601_timestamp(capture_time) AS timestamp))",
+        "CAST(max(export_time) AS timestamp)",
+    ),
     # items
     "configmic/lower-case-name-tag-first": (
         "configmic",
-        "coalesce(element_at(tags, 'Name'), element_at(tags, 'name'))",
-        "coalesce(element_at(tags, 'name'), element_at(tags, 'Name'))",
+        "t.key = 'Name'), t -> t.value), 1),\n"
+        + NAME_TAG_INDENT
+        + "element_at(transform(filter(tags, t -> t.key = 'name')",
+        "t.key = 'name'), t -> t.value), 1),\n"
+        + NAME_TAG_INDENT
+        + "element_at(transform(filter(tags, t -> t.key = 'Name')",
+    ),
+    "configmic/snapshot-date-from-capture": (
+        "configmic",
+        "CAST(i.export_time AS date) AS snapshot_date",
+        "CAST(i.capture_time AS date) AS snapshot_date",
+    ),
+    "instance_tags/values-as-keys": (
+        "instance_tags",
+        "UNNEST(transform(i.tags, t -> t.key),",
+        "UNNEST(transform(i.tags, t -> t.value),",
     ),
     # patch
     "patch/association-lines": ("patch", "WHERE lower(compliancetype) = 'patch'", "WHERE true"),
@@ -96,6 +121,11 @@ MUTATIONS = {
         "instance_compliance",
         [" OR s.installedpendingrebootcount > 0", " AND s.installedpendingrebootcount = 0"],
         ["", ""],
+    ),
+    "instance_compliance/hybrid-nodes-unmanaged": (
+        "instance_compliance",
+        "NULL, NULL, NULL, 'COMPLIANT', 'SSM_INVENTORY'",
+        "NULL, NULL, NULL, NULL, NULL",
     ),
     "instance_compliance/patch-rule-overrides-counts": (
         "instance_compliance",

@@ -1,8 +1,8 @@
 """Every view on the local engine equals the ground truth encoded by the fixture, row for row.
 
-Plus the scenarios the truth must contain for these comparisons to mean something (latest snapshot wins,
-stopped/terminated/unmanaged/hybrid nodes, case-clashing tags) and the SQL-level contracts (one SELECT per
-file, Trino parse, output columns of DESIGN.md, documented compliance_state values).
+Plus the scenarios the truth must contain for these comparisons to mean something (latest export wins,
+stopped/terminated/unmanaged/hybrid nodes, case-clashing tags, managed status from the rule or from SSM) and the
+SQL-level contracts (one SELECT per file, Trino parse, output columns of DESIGN.md, documented values).
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from sqlglot import exp
 from patchcompliance.constants import PUBLIC_VIEWS, VIEW_ORDER
 from patchcompliance.render import SQL_DIR, view_sql
 from tests.support.analytics import assert_same_rows, contract_columns
+from tests.support.fixtures import MANAGED_SOURCES, RULELESS_REGIONS, export_date
 
 VIEWS = VIEW_ORDER
-# The fixture encodes no row-level truth for the base view config_latest_items (its configuration JSON text and
-# tags maps would have to be re-serialised exactly as the SerDe reads them): it is proven through its three
-# dependents (configmic, configpc, instance_tags), which equal their truth, through the mutations of its
-# latest-snapshot logic and deleted-items filter (test_sql_mutations), and by the coarser checks below.
-BASE_VIEW = "config_latest_items"
+# The base view config_export_latest is compared with the fixture's latest export rows (below), and proven
+# through its three dependents (configmic, configpc, instance_tags) and the mutations of its latest-export logic.
+BASE_VIEW = "config_export_latest"
+MANAGED_STATUSES = {"COMPLIANT", "NON_COMPLIANT", "INSUFFICIENT_DATA", "NOT_APPLICABLE"}
 TRUTH_VIEWS = tuple(v for v in VIEWS if v != BASE_VIEW)
 
 
@@ -82,19 +82,26 @@ def test_view_rows_equal_ground_truth(view, view_rows, fixture_tree):
     assert_same_rows(rows, getattr(fixture_tree.truth, view), view)
 
 
-def test_base_view_holds_the_latest_snapshot_items(view_rows, fixture_tree):
-    """config_latest_items: the latest day of every account x region, its live EC2 instances and their tags."""
+def _as_export_row(row: dict) -> dict:
+    """A base-view row in the export's JSON form (NULL columns left out, as the function leaves out the keys)."""
+    out = {k: v for k, v in row.items() if k not in ("export_id", "export_time") and v is not None}
+    for key in ("tags", "rules"):
+        if key in out:
+            out[key] = [{k: v for k, v in entry.items() if v is not None} for entry in out[key]]
+    return out
+
+
+def test_base_view_is_the_latest_export(view_rows, fixture_tree):
+    """config_export_latest: exactly the rows of the latest registered export, every account x region."""
     columns, rows = view_rows[BASE_VIEW]
     items = [dict(zip(columns, r, strict=True)) for r in rows]
-    assert {((r["account_id"], r["region"]), r["dt"]) for r in items} == set(fixture_tree.truth.latest_dt.items())
-    instances = [r for r in items if r["resource_type"] == "AWS::EC2::Instance"]
-    assert sorted((r["account_id"], r["region"], r["resource_id"]) for r in instances) == sorted(
-        r[:3] for r in fixture_tree.truth.configmic
-    )  # one item per live instance: deleted items and older snapshot files excluded
-    tags = [(r["account_id"], r["region"], r["resource_id"], k, v) for r in instances for k, v in r["tags"].items()]
-    assert_same_rows(tags, fixture_tree.truth.instance_tags, BASE_VIEW)
-    assert all(re.fullmatch(r"\d{4}-\d{2}-\d{2}T.+", r["capture_time"]) for r in instances)
-    assert all(r["configuration"].startswith("{") for r in instances)
+    latest = fixture_tree.truth.latest_export
+    assert {r["export_id"] for r in items} == {latest}
+    assert {r["export_time"].date() for r in items} == {export_date(latest)}
+    got = sorted(repr(sorted(_as_export_row(r).items())) for r in items)
+    assert got == sorted(repr(sorted(r.items())) for r in fixture_tree.latest_export_rows)
+    spec = fixture_tree.spec
+    assert {(r["account_id"], r["region"]) for r in items} == {(a, g) for a in spec.accounts for g in spec.regions}
 
 
 @pytest.mark.parametrize("view", ["configmic", "configpc", "instance_compliance"])
@@ -110,26 +117,73 @@ def _by_id(view_rows, view):
     return {r[columns.index("instance_id")]: dict(zip(columns, r, strict=True)) for r in rows}
 
 
-def test_latest_snapshot_wins(view_rows, fixture_tree):
-    """Older snapshots (earlier days, and an earlier file on the latest day) hold other states and names."""
+def test_latest_export_wins(view_rows, fixture_tree):
+    """Older registered exports (an earlier day, and an earlier export on the latest day) hold other states and
+    names; the newer, unregistered export is ignored."""
     mic = _by_id(view_rows, "configmic")
     current = [i for i in fixture_tree.instances if not i.removed and i.status == "OK"]
     assert {i.instance_id for i in current} == set(mic)
     for inst in current:
         assert mic[inst.instance_id]["instance_state"] == inst.state
         assert mic[inst.instance_id]["instance_name"] == inst.name
-    same_day = [p for p in fixture_tree.root.rglob("*_ConfigSnapshot_*.json.gz") if "/2025/10/2/" in p.as_posix()]
-    assert len(same_day) > len(fixture_tree.spec.accounts)  # two snapshot files on the latest day
+    exports = fixture_tree.exports
+    registered = [export_id for export_id, _ in exports.partitions]
+    assert registered[-1] == fixture_tree.truth.latest_export == max(registered)
+    assert len({export_date(e) for e in registered}) == 2 and len(registered) == 3
+    assert exports.partial and min(exports.partial) > max(registered)  # newer, but not registered
+    for export_id in registered[:-1] + exports.partial:
+        states = {r["instance_id"]: r.get("instance_state") for r in exports.rows[export_id] if r["kind"] == "instance"}
+        assert any(states.get(i) not in (None, row["instance_state"]) for i, row in mic.items()), export_id
 
 
-def test_latest_day_is_per_account_and_region(view_rows, fixture_tree):
-    """The account x region whose deliveries stopped keeps its last snapshot (2 days older)."""
-    columns, rows = view_rows["configmic"]
-    days = {(r[0], r[1]): r[columns.index("snapshot_date")] for r in rows}
+def test_snapshot_date_is_the_export_date(view_rows, fixture_tree):
+    """Every account x region, also the one whose Config stopped recording two days earlier (its items keep
+    their older capture times), has the date of the latest export."""
     spec = fixture_tree.spec
     stale = (spec.accounts[-1], spec.regions[-1])
-    assert days[stale] == date(2025, 9, 30)
-    assert {d for k, d in days.items() if k != stale} == {spec.end}
+    for view in ("configmic", "configpc"):
+        columns, rows = view_rows[view]
+        assert (
+            {r[columns.index("snapshot_date")] for r in rows}
+            == {spec.end}
+            == {export_date(fixture_tree.truth.latest_export)}
+        )
+    columns, rows = view_rows["configmic"]
+    latest_capture = {}
+    for r in rows:
+        key, day = (r[0], r[1]), r[columns.index("capture_time")].date()
+        latest_capture[key] = max(day, latest_capture.get(key, day))
+    assert latest_capture.pop(stale) <= date(2025, 9, 30) < spec.end == max(latest_capture.values())
+
+
+def test_managed_status_sources(view_rows, fixture_tree):
+    """The managed-by-SSM rule decides where it has a result; elsewhere SSM's report does (both outcomes)."""
+    for view in ("configmic", "instance_compliance"):
+        rows = _by_id(view_rows, view)
+        assert {r["managed_status"] for r in rows.values()} <= MANAGED_STATUSES, view
+        assert {r["managed_status_source"] for r in rows.values()} == set(MANAGED_SOURCES), view
+    mic = _by_id(view_rows, "configmic")
+    for region in RULELESS_REGIONS:
+        here = [r for r in mic.values() if r["region"] == region]
+        assert here and {r["managed_status_source"] for r in here} == {"SSM_INVENTORY"}
+        assert {r["managed_status"] for r in here} == {"COMPLIANT", "NON_COMPLIANT"}
+    not_evaluated = [i for i in fixture_tree.instances if i.profile.startswith("not_evaluated")]
+    assert {mic[i.instance_id]["managed_status_source"] for i in not_evaluated} == {"SSM_INVENTORY"}
+    assert {mic[i.instance_id]["managed_status"] for i in not_evaluated} == {"COMPLIANT", "NON_COMPLIANT"}
+    terminated = [i for i in fixture_tree.instances if i.profile == "terminated" and i.ssm is not None]
+    assert terminated and all(mic[i.instance_id]["managed_status"] == "NON_COMPLIANT" for i in terminated)
+    ruled = [
+        r for r in mic.values() if r["region"] not in RULELESS_REGIONS and r["managed_status_source"] == "CONFIG_RULE"
+    ]
+    assert {r["managed_status"] for r in ruled} == {"COMPLIANT", "NON_COMPLIANT", "INSUFFICIENT_DATA"}
+
+
+def test_regions_without_the_rules_have_no_rule_results(view_rows):
+    pc = _by_id(view_rows, "configpc")
+    assert pc and not [r for r in pc.values() if r["region"] in RULELESS_REGIONS]
+    rows = _by_id(view_rows, "instance_compliance")
+    here = [r for r in rows.values() if r["region"] in RULELESS_REGIONS]
+    assert {r["compliance_state"] for r in here} >= {"COMPLIANT", "NON_COMPLIANT", "UNMANAGED"}
 
 
 def test_removed_and_deleted_instances_are_gone(view_rows, fixture_tree):
@@ -149,7 +203,7 @@ def test_stopped_terminated_and_unmanaged_instances_stay_visible(view_rows):
     assert all(r["instance_state"] == "terminated" for r in by_state["TERMINATED"])
     unmanaged = by_state["UNMANAGED"]
     assert any(r["managed_status"] == "NON_COMPLIANT" for r in unmanaged)
-    assert any(r["managed_status"] is None and r["agent_version"] is None for r in unmanaged)
+    assert any(r["managed_status_source"] == "SSM_INVENTORY" and r["agent_version"] is None for r in unmanaged)
     # leftover SSM data of a node Config reports unmanaged does not make it managed
     assert any(r["managed_status"] == "NON_COMPLIANT" and r["agent_version"] is not None for r in unmanaged)
 
@@ -168,7 +222,7 @@ def test_prefixed_and_duplicated_rule_deployments(view_rows, fixture_tree):
     mic = _by_id(view_rows, "configmic")
     second = fixture_tree.spec.accounts[1]
     assert any(r["account_id"] == second and r["managed_status"] == "COMPLIANT" for r in mic.values())
-    duplicated = [i for i in fixture_tree.instances if i.profile == "duplicate_rules"]
+    duplicated = [i for i in fixture_tree.instances if i.profile == "duplicate_rules" and i.rules_offered]
     assert duplicated and all(mic[i.instance_id]["managed_status"] == "NON_COMPLIANT" for i in duplicated)
     pc = _by_id(view_rows, "configpc")
     assert any(r["account_id"] == second for r in pc.values())
@@ -182,7 +236,12 @@ def test_hybrid_nodes(view_rows, fixture_tree):
     assert {k for k in rows if k.startswith("mi-")} == active
     assert {rows[k]["compliance_state"] for k in active} == {"COMPLIANT", "NON_COMPLIANT"}
     assert all(rows[k]["instance_state"] is None and rows[k]["platform_type"] == "Linux" for k in active)
-    assert set(hybrid) <= set(_by_id(view_rows, "configpc"))  # Config's patch rule covers them
+    ruled = {k for k, n in hybrid.items() if n.patch_result is not None}
+    assert ruled and set(hybrid) - ruled  # the patch rule covers them where it exists
+    assert {k for k in hybrid if k in _by_id(view_rows, "configpc")} == ruled
+    assert {(rows[k]["managed_status"], rows[k]["managed_status_source"]) for k in active} == {
+        ("COMPLIANT", "SSM_INVENTORY")
+    }
     assert not any(k.startswith("mi-") for k in _by_id(view_rows, "configmic"))
 
 

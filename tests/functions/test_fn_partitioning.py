@@ -214,7 +214,7 @@ def test_ignore_log_names_the_reason(fn, caplog):
     invoke(fn, object_created(IGNORED["history"]))
     invoke(fn, object_created(IGNORED["ssm probe"]))
     assert "configuration history file" in caplog.text and "AWS::EC2::Instance" in caplog.text
-    assert "partition projection" in caplog.text
+    assert "InventoryPartitionsFunction" in caplog.text
 
 
 @pytest.mark.parametrize(

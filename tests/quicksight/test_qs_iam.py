@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 
+import botocore.session
+
 from patchcompliance.conditions import HAS_KMS
 from patchcompliance.parameters import KMS
 from patchcompliance.quicksight import names
 from patchcompliance.quicksight import parameters as qsp
+from tests.support import cfn
 from tests.support import quicksight as lib
 
 
@@ -24,14 +27,16 @@ def _statements(role: dict) -> list[dict]:
     return out
 
 
-def test_trust_policy_quicksight_from_this_account_only(template_dict):
+def test_trust_policy_is_the_documented_one(template_dict):
+    """QuickSight's user guide gives the trust policy of such a role with no condition keys."""
     role = _role(template_dict)
     assert role["Condition"] == qsp.ENABLED
     (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
-    assert statement["Effect"] == "Allow"
-    assert statement["Principal"] == {"Service": ["quicksight.amazonaws.com"]}
-    assert statement["Action"] == ["sts:AssumeRole"]
-    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    assert statement == {
+        "Effect": "Allow",
+        "Principal": {"Service": ["quicksight.amazonaws.com"]},
+        "Action": ["sts:AssumeRole"],
+    }
 
 
 def test_no_wildcard_actions_or_resources(template_dict):
@@ -98,8 +103,8 @@ def test_key_policy_is_on_the_passed_key_and_follows_has_kms_key(built):
     condition, policy, _ = kms_policy["Fn::If"]
     (statement,) = policy["PolicyDocument"]["Statement"]
     assert statement["Resource"] == [{"Ref": template.parameters[KMS.name].title}]
-    assert not lib.condition_true(data, condition, {KMS.name: ""})
-    assert lib.condition_true(data, condition, {KMS.name: "arn:aws:kms:us-east-1:123456789012:key/abc-123"})
+    assert not cfn.condition_true(data, condition, {KMS.name: ""})
+    assert cfn.condition_true(data, condition, {KMS.name: "arn:aws:kms:us-east-1:123456789012:key/abc-123"})
 
 
 def test_kms_policy_only_with_a_key(template_dict):
@@ -136,7 +141,35 @@ def test_principal_owns_every_quicksight_resource(template_dict):
         (permission,) = resource["Properties"]["Permissions"]
         assert permission["Principal"] == principal, name
         assert permission["Actions"] == list(expected[resource["Type"]]), name
-        assert len(set(permission["Actions"])) == len(permission["Actions"]) <= 30
+        # The QuickSight API takes at most 20 actions per permission entry (the CloudFormation schema allows 30).
+        assert len(set(permission["Actions"])) == len(permission["Actions"]) <= names.MAX_ACTIONS_PER_PERMISSION
     dashboard_actions = set(names.DASHBOARD_ACTIONS)
     assert {"quicksight:DescribeDashboard", "quicksight:QueryDashboard"} <= dashboard_actions  # view
     assert {"quicksight:UpdateDashboardPermissions", "quicksight:DeleteDashboard"} <= dashboard_actions  # owner
+
+
+REFRESH_ACTIONS = {
+    "quicksight:CreateRefreshSchedule",
+    "quicksight:UpdateRefreshSchedule",
+    "quicksight:DeleteRefreshSchedule",
+    "quicksight:DescribeRefreshSchedule",
+    "quicksight:ListRefreshSchedules",
+    "quicksight:PutDataSetRefreshProperties",
+    "quicksight:DescribeDataSetRefreshProperties",
+    "quicksight:DeleteDataSetRefreshProperties",
+}
+
+
+def test_dataset_owner_manages_refresh_schedules_and_properties():
+    assert REFRESH_ACTIONS <= set(names.DATASET_ACTIONS)
+
+
+def test_action_limit_is_the_quicksight_api_one():
+    """ResourcePermission.Actions in the QuickSight API model (botocore): at most 20 entries."""
+    model = botocore.session.get_session().get_service_model("quicksight")
+    actions = model.shape_for("ResourcePermission").members["Actions"]
+    assert actions.metadata["max"] == names.MAX_ACTIONS_PER_PERMISSION
+    action_sets = (names.DATA_SOURCE_ACTIONS, names.DATASET_ACTIONS, names.ANALYSIS_ACTIONS, names.DASHBOARD_ACTIONS)
+    assert all(len(actions) <= names.MAX_ACTIONS_PER_PERMISSION for actions in action_sets)
+    for action in {a.split(":", 1)[1] for a in REFRESH_ACTIONS}:  # each is a real QuickSight API operation
+        assert action in model.operation_names, action

@@ -12,6 +12,7 @@ from patchcompliance.constants import ATHENA_VIEWS
 from patchcompliance.parameters import Spec
 from patchcompliance.quicksight import QuickSight, QuickSightInputs, datasets, names
 from patchcompliance.quicksight import parameters as qsp
+from tests.support import cfn
 from tests.support import quicksight as lib
 
 PARAMETERS = [
@@ -106,11 +107,11 @@ def _resolve_sub(template: dict, sub, values: dict) -> str:
             return node
         if "Ref" in node:
             name = node["Ref"]
-            return values.get(name, lib.PSEUDO.get(name))
+            return values.get(name, cfn.PSEUDO.get(name))
         condition, yes, no = node["Fn::If"]
-        return value(yes if lib.condition_true(template, condition, values) else no)
+        return value(yes if cfn.condition_true(template, condition, values) else no)
 
-    resolved = {**lib.PSEUDO, **{k: value(v) for k, v in variables.items()}}
+    resolved = {**cfn.PSEUDO, **{k: value(v) for k, v in variables.items()}}
     return re.sub(r"\$\{([^}]+)\}", lambda m: resolved[m.group(1)], text)
 
 
@@ -129,12 +130,12 @@ def test_principal_arn(template_dict, kind, region, expected):
 
 
 def test_enabled_condition_follows_the_principal(template_dict):
-    assert not lib.condition_true(template_dict, qsp.ENABLED, {qsp.PRINCIPAL_NAME.name: ""})
-    assert lib.condition_true(template_dict, qsp.ENABLED, {qsp.PRINCIPAL_NAME.name: "jane"})
+    assert not cfn.condition_true(template_dict, qsp.ENABLED, {qsp.PRINCIPAL_NAME.name: ""})
+    assert cfn.condition_true(template_dict, qsp.ENABLED, {qsp.PRINCIPAL_NAME.name: "jane"})
     spice = {qsp.PRINCIPAL_NAME.name: "jane", qsp.IMPORT_MODE.name: "SPICE"}
-    assert lib.condition_true(template_dict, qsp.SPICE_ENABLED, spice)
-    assert not lib.condition_true(template_dict, qsp.SPICE_ENABLED, {**spice, qsp.PRINCIPAL_NAME.name: ""})
-    assert not lib.condition_true(template_dict, qsp.SPICE_ENABLED, {**spice, qsp.IMPORT_MODE.name: "DIRECT_QUERY"})
+    assert cfn.condition_true(template_dict, qsp.SPICE_ENABLED, spice)
+    assert not cfn.condition_true(template_dict, qsp.SPICE_ENABLED, {**spice, qsp.PRINCIPAL_NAME.name: ""})
+    assert not cfn.condition_true(template_dict, qsp.SPICE_ENABLED, {**spice, qsp.IMPORT_MODE.name: "DIRECT_QUERY"})
 
 
 def test_daily_refresh_of_each_dataset(template_dict):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from patchcompliance import glue
+from patchcompliance.config_export import CONFIG_EXPORT_TABLE, add_config_export
 
 from .templates import CENTRAL_TEMPLATE, ROOT, load_template
 
@@ -68,13 +69,19 @@ def build_glue_template() -> dict:
     template = Template()
     database_name = template.add_parameter(Parameter("DatabaseName", Type="String", Default="patch_compliance"))
     prefix = template.add_parameter(Parameter("DataSyncPrefix", Type="String", Default="inventory"))
-    accounts = template.add_parameter(Parameter("AccountIds", Type="CommaDelimitedList"))
-    regions = template.add_parameter(Parameter("Regions", Type="CommaDelimitedList"))
     config_bucket = template.add_resource(Bucket("ConfigBucket"))
     datasync_bucket = template.add_resource(Bucket("DataSyncBucket"))
     database = glue.add_database(template, Ref(database_name))
     glue.add_config_table(template, database, config_bucket)
-    glue.add_inventory_tables(template, database, datasync_bucket, prefix, accounts, regions)
+    glue.add_inventory_tables(template, database, datasync_bucket, prefix)
+    add_config_export(  # the export table; the function's resources come along and are ignored
+        template,
+        bucket=config_bucket,
+        database=database,
+        aggregator_name="org-aggregator",
+        schedule="rate(1 hour)",
+        log_retention=template.add_parameter(Parameter("LogRetentionDays", Type="Number", Default=90)),
+    )
     return template.to_dict()
 
 
@@ -83,7 +90,8 @@ def template_with_glue_tables(prefer_committed: bool = True) -> tuple[dict, str]
     if prefer_committed and CENTRAL_TEMPLATE.exists():
         template = load_template(CENTRAL_TEMPLATE)
         resources = template.get("Resources", {})
-        if glue.ATHENA_TABLE in resources and all(i in resources for i in glue.INVENTORY_TABLE_IDS.values()):
+        ours = [glue.ATHENA_TABLE, CONFIG_EXPORT_TABLE, *glue.INVENTORY_TABLE_IDS.values()]
+        if all(i in resources for i in ours):
             return template, str(CENTRAL_TEMPLATE.relative_to(ROOT))
     return build_glue_template(), "in-process (patchcompliance.glue)"
 
@@ -189,14 +197,16 @@ def bind_roles(
     config_bucket: str,
     datasync_bucket: str,
     datasync_prefix: str,
-    account_ids: list[str],
-    regions: list[str],
+    account_ids: list[str] = (),
+    regions: list[str] = (),
     database: str = "patch_compliance",
 ) -> dict[str, Any]:
     """Values for the parameters/resources the Glue declarations reference, found by what they are used for.
 
     The Config table's location names the Config bucket, an inventory table's location names the sync bucket and
-    the prefix, `projection.accountid.values` / `projection.region.values` name the account and region lists.
+    the prefix. `account_ids` / `regions` are bound only where a template still declares inventory partition
+    projection (`projection.accountid.values` / `projection.region.values`); the current one registers the
+    partitions instead (InventoryPartitionsFunction, emulated by the engine).
     """
     resources = template.get("Resources", {})
     parameters = template.get("Parameters", {})

@@ -3,6 +3,8 @@
 What is emulated, and how (everything else is plain DuckDB, after sqlglot translated the Trino SQL):
 
 * **Objects and partitions.** A bucket is a local directory (``s3://<bucket>/<key>`` -> ``<dir>/<key>``).
+  Config partitions are registered as the PartitioningFunction does (:meth:`LocalAthena.register_config_snapshots`),
+  SSM inventory partitions as the InventoryPartitionsFunction does (:meth:`LocalAthena.register_inventory_partitions`).
   Every partition of a table (catalog partitions registered with :meth:`LocalAthena.register_partition`, or
   the values enumerated by ``projection.*`` when ``projection.enabled=true``; projected tables ignore catalog
   partitions as Athena does) contributes the objects below its location, minus names starting with ``_`` or
@@ -12,7 +14,8 @@ What is emulated, and how (everything else is plain DuckDB, after sqlglot transl
   partition (Config's ``ConfigWritabilityCheckFile``, ``ConfigHistory/`` files, SSM's
   ``accountid=<acct>/test.json`` probe) are never read.
 * **Text files and the OpenX JSON SerDe.** Each object is read line by line (gzip by the ``.gz`` extension,
-  32 MB line limit as in Athena). A line whose first non-blank character is not ``{`` yields a row of NULLs
+  32 MB line limit as in Athena: a longer line fails the query, up to READ_BUFFER_BYTES; DuckDB drops a line
+  longer than that silently). A line whose first non-blank character is not ``{`` yields a row of NULLs
   (Trino's OpenX reader); malformed JSON fails the query. Keys are matched to the declared columns:
   with ``case.insensitive=false`` exactly, through the ``mapping.<field>=<key>`` entries at every depth; with
   ``case.insensitive=true`` the top-level keys are lower-cased first, and two keys equal ignoring case fail
@@ -54,6 +57,8 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
+from patchcompliance import glue
+from patchcompliance.config_export import EXPORT_PARTITION_KEY, EXPORT_TABLE_NAME
 from patchcompliance.constants import VIEW_ORDER
 from patchcompliance.render import view_sql  # the SELECT exactly as the AthenaViews custom resource receives it
 
@@ -61,6 +66,11 @@ from .catalog import TableDecl, bind_roles, glue_tables, template_with_glue_tabl
 from .fixtures import Fixture
 
 MAX_LINE_BYTES = 32 * 1024 * 1024  # Athena: a row cannot exceed 32 MB
+# DuckDB's CSV reader fails on a line over max_line_size only while the line fits its buffer: a longer line is
+# dropped without an error. A large buffer costs nothing for small files and makes lines up to its size fail.
+READ_BUFFER_BYTES = 512 * 1024 * 1024
+INVENTORY_ACCOUNT = re.compile(r"^accountid=(\d{12})$")  # folder names the InventoryPartitionsFunction accepts
+INVENTORY_REGION = re.compile(r"^region=([a-z]{2}(?:-[a-z]+)+-\d{1,2})$")
 SNAPSHOT_KEY = re.compile(
     r"^(?P<folder>(?:.*/)?AWSLogs/(?P<account>\d{12})/Config/(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+)/"
     r"(?P<year>\d{4})/(?P<month>\d{1,2})/(?P<day>\d{1,2})/ConfigSnapshot/)[^/]+$"
@@ -265,6 +275,37 @@ class LocalAthena:
                 count += len(self.catalog_partitions[table]) - before
         return count
 
+    def register_inventory_partitions(self) -> int:
+        """Register the SSM inventory partitions as the InventoryPartitionsFunction does.
+
+        The (account, region) pairs are the ``accountid=<12 digits>/region=<region>/`` folders below the anchor
+        table's location that hold at least one object (S3 has no empty folders); other names and the objects
+        beside them (the ``test.json`` probe) are skipped. Each pair gets a partition in every inventory table,
+        at ``<table location>accountid=<a>/region=<r>/resourcetype=ManagedInstanceInventory/``.
+        """
+        names = [n for n in glue.INVENTORY_TABLE_NAMES.values() if n in self.tables]
+        anchor = self.tables.get(glue.INVENTORY_TABLE_NAMES[glue.INVENTORY_ANCHOR_TYPE])
+        if anchor is None:
+            return 0
+        root = self.local_path(anchor.location)
+        pairs = []
+        for account_dir in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
+            account = INVENTORY_ACCOUNT.match(account_dir.name)
+            for region_dir in sorted(p for p in account_dir.iterdir() if p.is_dir()) if account else []:
+                region = INVENTORY_REGION.match(region_dir.name)
+                if region and any(f.is_file() for f in region_dir.rglob("*")):
+                    pairs.append((account[1], region[1]))
+        count = 0
+        for name in names:
+            base = self.tables[name].location.rstrip("/") + "/"
+            for account, region in pairs:
+                before = len(self.catalog_partitions[name])
+                values = {"accountid": account, "region": region, "resourcetype": glue.INVENTORY_RESOURCE_TYPE}
+                location = f"{base}accountid={account}/region={region}/resourcetype={glue.INVENTORY_RESOURCE_TYPE}/"
+                self.register_partition(name, values, location)
+                count += len(self.catalog_partitions[name]) - before
+        return count
+
     def partitions(self, table: str) -> list[Partition]:
         """The partitions Athena would read: projected combinations, or the catalog's."""
         decl = self.tables[table]
@@ -355,7 +396,7 @@ class LocalAthena:
         reader = (
             f"read_csv([{', '.join(_sql_str(f) for f in files)}], columns = {{'line': 'VARCHAR'}}, "
             "delim = chr(1), quote = '', escape = '', header = false, auto_detect = false, "
-            f"filename = true, max_line_size = {MAX_LINE_BYTES}, buffer_size = {2 * MAX_LINE_BYTES}"
+            f"filename = true, max_line_size = {MAX_LINE_BYTES}, buffer_size = {READ_BUFFER_BYTES}"
             + (f", hive_partitioning = true, hive_types = {hive_types}" if keys else "")
             + ")"
         )
@@ -570,8 +611,10 @@ def open_engine(
     threads: int | None = None,
 ) -> LocalAthena:
     """Engine over a fixture: tables from `template` (default: committed template, else built in-process),
-    Config partitions registered as the PartitioningFunction would, views created in order (a view reading
-    another, like configmic reading config_latest_items, needs that one in `views` too, before it)."""
+    Config and SSM inventory partitions registered as the PartitioningFunction and InventoryPartitionsFunction
+    would, the fixture's complete Config exports registered as the ConfigExportFunction does, views created in
+    order (a view reading another, like configmic reading config_export_latest, needs that one in `views` too,
+    before it)."""
     if template is None:
         template, _ = template_with_glue_tables()
     spec = fixture.spec
@@ -585,6 +628,9 @@ def open_engine(
     )
     engine = LocalAthena(glue_tables(template, values), fixture.buckets, workdir, threads=threads)
     engine.register_config_snapshots()
+    engine.register_inventory_partitions()
+    for export_id, location in fixture.exports.partitions if fixture.exports else ():
+        engine.register_partition(EXPORT_TABLE_NAME, {EXPORT_PARTITION_KEY: export_id}, location)
     engine.build()
     for name in views:
         engine.create_view(name, view_sql(name))

@@ -21,6 +21,19 @@ snapshot (their SSM files stay, as the sync keeps files of deleted nodes) and in
 History: every earlier snapshot (earlier days, and an earlier snapshot on the latest day) holds *perturbed*
 items -- other state, Name tag, rule results -- so reading anything but the latest snapshot changes the
 answer. One account x region stopped delivering ``stale_days`` before the others: its latest snapshot is older.
+Region ap-east-2 (:data:`RULELESS_REGIONS`) has neither managed rule, so the views fall back on SSM there.
+
+Snapshots also hold the SSM items AWS Config records for managed nodes (ManagedInstanceInventory of about
+``inventory_item_bytes`` each, PatchCompliance, AssociationCompliance; tests/support/export_data.py), item versions
+1.2 and 1.3, items without a ``tags`` key, ``platform: null`` on Linux instances. With enough nodes in one account x
+region (``instances_by_region``) its snapshot file, a single line, exceeds Athena's 32 MB row limit.
+
+Config export (what the views read; layout in tests/support/export_data.py) in the Config bucket under
+``export_prefix``: ``export_days`` complete exports, the latest holding the latest snapshot's items (the
+aggregator's current state), the earlier ones perturbed like the snapshot history; every complete export is
+registered (``Fixture.exports.partitions``, as the function's glue:CreatePartition would). A newer export
+killed after its first part is left unregistered (readers must ignore it). ``Fixture.exports.aggregator_items``
+are the aggregator's answers for the latest export (advanced-query form), for the fake Config client.
 
 The ground truth (:class:`Truth`) is derived from the model (what each instance *is*), following the rules
 documented in the view SQL -- never by running SQL.
@@ -37,8 +50,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from patchcompliance.config_export import EXPORT_PREFIX
+
+from . import export_data
+
 ACCOUNTS = ("111122223333", "444455556666")
-REGIONS = ("eu-west-1", "us-east-1")
+REGIONS = ("eu-west-1", "us-east-1", "ap-east-2")
+# Regions where AWS Config offers neither managed rule (AWS Config Developer Guide, the pages of
+# ec2-instance-managed-by-systems-manager and ec2-managedinstance-patch-compliance-status-check: "AWS Region").
+RULELESS_REGIONS = ("ap-east-2",)
+MANAGED_SOURCES = ("CONFIG_RULE", "SSM_INVENTORY")
 EMPTY_ACCOUNT = "777788889999"  # in the AccountIds parameter (projection) but without any data
 RULE_MANAGED = "ec2-instance-managed-by-systems-manager"
 RULE_PATCH = "ec2-managedinstance-patch-compliance-status-check"
@@ -56,13 +77,14 @@ PROFILES = (
     ("unmanaged", "running", ("NON_COMPLIANT",), None, None, None),
     ("unmanaged_stale_ssm", "running", ("NON_COMPLIANT",), "stale", "clean", None),
     ("stopped", "stopped", ("NON_COMPLIANT",), "stale", "missing", "NON_COMPLIANT"),
-    ("terminated", "terminated", (), None, None, None),
+    ("terminated", "terminated", (), "stale", None, None),  # SSM: InstanceStatus Terminated
     ("not_evaluated_managed", "running", (), "current", "missing", None),
     ("not_evaluated_unmanaged", "running", (), None, None, None),
     ("no_summary_rule_noncompliant", "running", ("COMPLIANT",), "current", None, "NON_COMPLIANT"),
     ("no_summary", "running", ("COMPLIANT",), "current", None, "COMPLIANT"),
     ("duplicate_rules", "running", ("COMPLIANT", "NON_COMPLIANT"), "stale", "clean", None),
     ("insufficient_data_managed", "pending", ("INSUFFICIENT_DATA",), "current", "clean", "COMPLIANT"),
+    ("insufficient_data_unmanaged", "running", ("INSUFFICIENT_DATA",), None, None, None),
     ("deleted", "terminated", (), "stale", "missing", None),
 )
 # hybrid node: (patch summary, InstanceStatus, Config patch rule result)
@@ -92,6 +114,13 @@ class FixtureSpec:
     ssm_files: bool = True  # write the resource data sync tree (the bench of configmic does not need it)
     volumes: bool = True  # one AWS::EC2::Volume item (and a volume ResourceCompliance) per instance
     gzip_level: int = 6
+    instances_by_region: tuple[tuple[str, str, int], ...] = ()  # (account, region, instances): overrides
+    ssm_config_items: bool = True  # ManagedInstanceInventory / PatchCompliance / AssociationCompliance items
+    inventory_item_bytes: int = 40_000  # size of each ManagedInstanceInventory item's application list
+    export_prefix: str = EXPORT_PREFIX
+    export_days: int = 3  # complete exports: one a day before `end`, and two on `end` (the later is the truth)
+    partial_export: bool = True  # a newer export killed after its first part, not registered
+    export_part_rows: int = 40
 
     @property
     def projection_accounts(self) -> tuple[str, ...]:
@@ -130,6 +159,7 @@ class Instance:
     removed: bool = False  # only in older snapshots
     ssm: SsmNode | None = None
     rule_names: dict = field(default_factory=dict)  # "managed": [plain, copy], "patch": name
+    rules_offered: bool = True  # False in RULELESS_REGIONS
 
     @property
     def name(self) -> str | None:
@@ -140,8 +170,26 @@ class Instance:
         return "Windows" if self.platform == "Windows" else "Linux/UNIX"
 
     @property
-    def managed_status(self) -> str | None:
-        return max(self.managed_results, key=RANK.__getitem__) if self.managed_results else None
+    def managed_status(self) -> str:
+        return managed_by(self.managed_results, self.ssm)[0]
+
+    @property
+    def managed_status_source(self) -> str:
+        return managed_by(self.managed_results, self.ssm)[1]
+
+
+def ssm_reports(node: SsmNode | None) -> bool:
+    """SSM reports the node: instance information with an InstanceStatus other than Terminated/Deregistered."""
+    if node is None or node.info is None:
+        return False
+    return (node.info.get("InstanceStatus") or "").lower() not in ("terminated", "deregistered")
+
+
+def managed_by(results: tuple[str, ...], node: SsmNode | None) -> tuple[str, str]:
+    """(managed_status, managed_status_source): the worst managed-by-SSM rule result, else SSM's report."""
+    if results:
+        return max(results, key=RANK.__getitem__), "CONFIG_RULE"
+    return ("COMPLIANT" if ssm_reports(node) else "NON_COMPLIANT"), "SSM_INVENTORY"
 
 
 @dataclass
@@ -156,6 +204,17 @@ class Truth:
     latest_snapshot: dict[tuple[str, str], str]  # (account, region) -> s3 URI of the latest snapshot
     latest_dt: dict[tuple[str, str], str]
     inventory_lines: dict[str, list[dict]]  # table name -> lines (with accountid/region/resourcetype added)
+    latest_export: str = ""  # export_id of the latest complete export
+
+
+@dataclass
+class ExportSet:
+    """The Config export in the Config bucket, and the aggregator answers behind its latest export."""
+
+    partitions: list[tuple[str, str]]  # registered (export_id, location), oldest first
+    partial: list[str]  # export_ids written but not registered
+    rows: dict[str, list[dict]]  # export_id -> rows (instance rows, then rule rows)
+    aggregator_items: list[dict]  # advanced-query items answering the latest export
 
 
 @dataclass
@@ -166,6 +225,12 @@ class Fixture:
     instances: list[Instance]
     hybrid: list[SsmNode]
     snapshot_files: int
+    exports: ExportSet | None = None
+    snapshot_bytes: dict[tuple[str, str], int] = field(default_factory=dict)  # latest snapshot line, uncompressed
+
+    @property
+    def latest_export_rows(self) -> list[dict]:
+        return self.exports.rows[self.truth.latest_export]
 
     @property
     def buckets(self) -> dict[str, Path]:
@@ -182,6 +247,8 @@ class _Generator:
         self.spec = spec
         self.rng = random.Random(spec.seed)
         self.config_root = self.root / spec.config_bucket
+        self.ssm_item_cache: dict[str, list[dict]] = {}
+        self.last_snapshot_bytes = 0
         self.sync_root = self.root / spec.datasync_bucket
         self.snapshot_files = 0
 
@@ -429,9 +496,13 @@ class _Generator:
                 }
                 last_day = self.last_day(account, region)
                 capture = datetime.combine(last_day, datetime.min.time()) + timedelta(hours=2, minutes=11)
-                for i in range(spec.instances + spec.removed):
+                count = {(a, r): n for a, r, n in spec.instances_by_region}.get((account, region), spec.instances)
+                offered = region not in RULELESS_REGIONS
+                for i in range(count + spec.removed):
                     profile, state, managed, info_kind, summary_kind, patch_result = PROFILES[i % len(PROFILES)]
-                    removed = i >= spec.instances
+                    if not offered:
+                        managed, patch_result = (), None
+                    removed = i >= count
                     windows = self.rng.random() < 0.5
                     iid = self.hexid("i-")
                     name = f"{'win' if windows else 'lnx'}-{region[:2]}-{i:04d}"
@@ -451,12 +522,16 @@ class _Generator:
                         new=(i == 0 and not removed),
                         removed=removed,
                         rule_names=rule_names,
+                        rules_offered=offered,
                     )
                     if removed:
                         info_kind, summary_kind = "stale", "missing"
+                    # SSM's InstanceStatus follows the EC2 state (SSM API reference, GetInventory example: Stopped)
+                    status = {"terminated": "Terminated", "stopped": "Stopped"}.get(state, "Active")
                     inst.ssm = self.ssm_node(
-                        account, region, iid, inst.name, windows, info_kind, summary_kind, capture, tags=inst.tags
-                    )
+                        account, region, iid, inst.name, windows, info_kind, summary_kind, capture, status=status,
+                        tags=inst.tags,
+                    )  # fmt: skip
                     instances.append(inst)
                 for h in range(spec.hybrid):
                     summary_kind, status, patch_result = HYBRID_PROFILES[h % len(HYBRID_PROFILES)]
@@ -465,7 +540,7 @@ class _Generator:
                         account, region, node_id, f"onprem-{h:02d}", False, "current", summary_kind, capture,
                         hybrid=True, status=status,
                     )  # fmt: skip
-                    node.patch_result = patch_result
+                    node.patch_result = patch_result if offered else None
                     node.rule_name = rule_names["patch"]
                     hybrid.append(node)
         return instances, hybrid
@@ -490,8 +565,7 @@ class _Generator:
                 "privateIpAddress": "10.0.1.25",
                 "tags": [{"key": k, "value": v} for k, v in tags.items()],
             }
-            if inst.platform == "Windows":
-                config["platform"] = "windows"
+            config["platform"] = "windows" if inst.platform == "Windows" else None  # null on Linux, as delivered
         return {
             "relatedEvents": [],
             "relationships": [
@@ -540,7 +614,6 @@ class _Generator:
                 ],
             },
             "supplementaryConfiguration": {},
-            "tags": {},
             "configurationItemVersion": "1.3",
             "configurationItemCaptureTime": self.iso_ms(capture),
             "configurationStateId": self.uuid() if self.rng.random() < 0.05 else int(capture.timestamp() * 1000),
@@ -568,6 +641,8 @@ class _Generator:
             flip = {"COMPLIANT": "NON_COMPLIANT", "NON_COMPLIANT": "COMPLIANT", "INSUFFICIENT_DATA": "COMPLIANT"}
             managed = [flip[m] for m in managed] or ["COMPLIANT"]
             patch = flip.get(patch, "NON_COMPLIANT") if patch else "COMPLIANT"
+            if not inst.rules_offered:
+                managed, patch = [], None
             status = "OK"
             capture = capture - timedelta(hours=variant, minutes=7)
         names = inst.rule_names
@@ -604,6 +679,8 @@ class _Generator:
 
     def hybrid_items(self, node: SsmNode, variant: int, capture: datetime) -> list[dict]:
         result = node.patch_result
+        if result is None:  # no patch rule in this region
+            return []
         if variant:
             result = "COMPLIANT" if result == "NON_COMPLIANT" else "NON_COMPLIANT"
         target = f"AWS::SSM::ManagedInstanceInventory/{node.node_id}"
@@ -627,6 +704,7 @@ class _Generator:
         data = json.dumps(body, separators=(",", ":")).encode()
         (folder / name).write_bytes(gzip.compress(data, compresslevel=self.spec.gzip_level, mtime=0))
         self.snapshot_files += 1
+        self.last_snapshot_bytes = len(data)
         return f"s3://{self.spec.config_bucket}/{(folder / name).relative_to(self.config_root).as_posix()}"
 
     def write_history(self, account, region, day: date, items: list[dict]) -> None:
@@ -656,7 +734,7 @@ class _Generator:
     def generate(self) -> Fixture:
         spec = self.spec
         instances, hybrid = self.build_model()
-        latest, latest_dt, latest_moment = {}, {}, {}
+        latest, latest_dt, latest_moment, latest_items, snapshot_bytes = {}, {}, {}, {}, {}
         for account in spec.accounts:
             probe = self.config_root / f"{spec.config_prefix}AWSLogs/{account}/Config/ConfigWritabilityCheckFile"
             probe.parent.mkdir(parents=True, exist_ok=True)
@@ -681,13 +759,18 @@ class _Generator:
                             if (inst.new and variant) or (inst.removed and not variant):
                                 continue
                             items.extend(self.instance_items(inst, variant, when - timedelta(minutes=5)))
+                            if inst.status == "OK" or variant:
+                                items.extend(self.recorded_ssm_items(inst.ssm))
                         for node in nodes:
                             items.extend(self.hybrid_items(node, variant, when - timedelta(minutes=4)))
+                            items.extend(self.recorded_ssm_items(node))
                         uri = self.write_snapshot(account, region, when, items)
                         if not variant:
                             latest[(account, region)] = uri
                             latest_dt[(account, region)] = day.isoformat()
                             latest_moment[(account, region)] = when
+                            latest_items[(account, region)] = items
+                            snapshot_bytes[(account, region)] = self.last_snapshot_bytes
                     if spec.history_files:
                         changed = [i for i in here if not i.removed][:3]
                         history = [it for inst in changed for it in self.instance_items(inst, 7, moment)[:1]]
@@ -695,8 +778,67 @@ class _Generator:
         if spec.ssm_files:
             for node in [i.ssm for i in instances if i.ssm] + hybrid:
                 self.write_ssm(node)
-        truth = compute_truth(instances, hybrid, latest, latest_dt, latest_moment)
-        return Fixture(self.root, spec, truth, instances, hybrid, self.snapshot_files)
+        exports = self.write_exports(instances, hybrid, latest_items) if spec.export_days else None
+        export_id = exports.partitions[-1][0] if exports else ""
+        truth = compute_truth(instances, hybrid, latest, latest_dt, latest_moment, export_id)
+        return Fixture(self.root, spec, truth, instances, hybrid, self.snapshot_files, exports, snapshot_bytes)
+
+    # ------------------------------------------------------------ SSM items recorded by Config
+    def recorded_ssm_items(self, node: SsmNode | None) -> list[dict]:
+        """The node's SSM items as Config records them (built once; the same in every snapshot)."""
+        if not self.spec.ssm_config_items or node is None or node.info is None:
+            return []
+        if node.node_id not in self.ssm_item_cache:
+            version = ("1.2", "1.3")[len(self.ssm_item_cache) % 2]
+            self.ssm_item_cache[node.node_id] = export_data.ssm_items(
+                node, self.rng, target_bytes=self.spec.inventory_item_bytes,
+                capture=self.iso_ms(datetime.strptime(node.info["captureTime"], "%Y-%m-%dT%H:%M:%SZ")),
+                version=version,
+            )  # fmt: skip
+        return self.ssm_item_cache[node.node_id]
+
+    # ------------------------------------------------------------ Config export
+    def write_exports(self, instances, hybrid, latest_items) -> ExportSet:
+        """Complete exports (registered), the latest from the latest snapshots' items, and a killed newer one."""
+        spec = self.spec
+        end = datetime.combine(spec.end, datetime.min.time())
+        plan = [
+            (end - timedelta(days=d) + timedelta(hours=14), d + 1, True) for d in range(spec.export_days - 2, 0, -1)
+        ]
+        if spec.export_days > 1:
+            plan.append((end + timedelta(hours=13), 1, True))
+        plan.append((end + timedelta(hours=14), 0, True))
+        if spec.partial_export:
+            plan.append((end + timedelta(hours=15), 2, False))
+        partitions, partial, rows = [], [], {}
+        for when, variant, complete in plan:
+            export_id = f"{when:%Y%m%dT%H%M%SZ}"
+            items = []
+            for account in spec.accounts:
+                for region in spec.regions:
+                    if not variant:
+                        items.extend(latest_items[(account, region)])
+                        continue
+                    for inst in (i for i in instances if i.account == account and i.region == region):
+                        if not inst.new:  # new instances exist only in the latest state
+                            items.extend(self.instance_items(inst, variant, when - timedelta(minutes=5)))
+                    for node in (n for n in hybrid if n.account == account and n.region == region):
+                        items.extend(self.hybrid_items(node, variant, when - timedelta(minutes=4)))
+            queries = list(export_data.export_rows(items))
+            export_data.write_export(
+                self.config_root, spec.export_prefix, export_id, queries, part_rows=spec.export_part_rows,
+                complete=complete, gzip_level=spec.gzip_level,
+            )  # fmt: skip
+            rows[export_id] = [row for query in queries for row in query]
+            folder = export_data.export_folder(spec.export_prefix, export_id)
+            (partitions if complete else partial).append((export_id, f"s3://{spec.config_bucket}/{folder}"))
+        aggregator = [
+            export_data.aggregator_item(item)
+            for account in spec.accounts
+            for region in spec.regions
+            for item in latest_items[(account, region)]
+        ]
+        return ExportSet(partitions, [export_id for export_id, _ in partial], rows, aggregator)
 
 
 def node_inventory(node: SsmNode) -> dict[str, list[dict]]:
@@ -748,15 +890,21 @@ PATCH_STATES = {
 }
 
 
-def compute_truth(instances, hybrid, latest, latest_dt, latest_moment) -> Truth:
-    """Expected view rows from the model, following the rules documented in patchcompliance/sql."""
+def export_date(export_id: str) -> date | None:
+    """The UTC date of an export (export_id YYYYMMDDTHHMMSSZ)."""
+    return datetime.strptime(export_id, "%Y%m%dT%H%M%SZ").date() if export_id else None
+
+
+def compute_truth(instances, hybrid, latest, latest_dt, latest_moment, export_id: str = "") -> Truth:
+    """Expected view rows from the model, following the rules documented in patchcompliance/sql. The views read
+    the latest export (`export_id`), which holds the latest snapshot's items: snapshot_date is the export's date."""
     configmic, configpc, tags, compliance = [], [], [], []
+    day = export_date(export_id)
     current = [i for i in instances if not i.removed and i.status != "ResourceDeleted"]
     for inst in current:
-        day = date.fromisoformat(latest_dt[(inst.account, inst.region)])
         configmic.append(
             (inst.account, inst.region, inst.instance_id, inst.name, inst.state, inst.platform_details,
-             inst.managed_status, _ms(inst.capture), day)
+             inst.managed_status, inst.managed_status_source, _ms(inst.capture), day)
         )  # fmt: skip
         if inst.patch_result:
             configpc.append(
@@ -765,7 +913,8 @@ def compute_truth(instances, hybrid, latest, latest_dt, latest_moment) -> Truth:
             )  # fmt: skip
         tags.extend((inst.account, inst.region, inst.instance_id, k, v) for k, v in inst.tags.items())
     for node in hybrid:
-        day = date.fromisoformat(latest_dt[(node.account, node.region)])
+        if node.patch_result is None:  # no patch rule in this region
+            continue
         moment = latest_moment[(node.account, node.region)]
         configpc.append(
             (node.account, node.region, node.node_id, node.patch_result, moment - timedelta(minutes=4), day)
@@ -803,17 +952,18 @@ def compute_truth(instances, hybrid, latest, latest_dt, latest_moment) -> Truth:
             (inst.account, inst.region, inst.instance_id, inst.name or (info or {}).get("ComputerName"),
              inst.state, platform_type, (info or {}).get("PlatformName") or inst.platform_details,
              (info or {}).get("PlatformVersion"), (info or {}).get("AgentVersion"),
-             _ts((info or {}).get("captureTime")), inst.managed_status, inst.patch_result, *counts(node),
-             state_of(inst.state, inst.managed_status, info, node, inst.patch_result))
+             _ts((info or {}).get("captureTime")), inst.managed_status, inst.managed_status_source,
+             inst.patch_result, *counts(node), state_of(inst.state, inst.managed_status, info, node, inst.patch_result))
         )  # fmt: skip
     for node in hybrid:
-        if (node.info.get("InstanceStatus") or "").lower() in ("terminated", "deregistered"):
+        if not ssm_reports(node):
             continue
+        managed, source = managed_by((), node)
         compliance.append(
             (node.account, node.region, node.node_id, node.info["ComputerName"], None, node.info["PlatformType"],
              node.info["PlatformName"], node.info["PlatformVersion"], node.info["AgentVersion"],
-             _ts(node.info["captureTime"]), None, node.patch_result, *counts(node),
-             state_of(None, None, node.info, node, node.patch_result))
+             _ts(node.info["captureTime"]), managed, source, node.patch_result, *counts(node),
+             state_of(None, managed, node.info, node, node.patch_result))
         )  # fmt: skip
 
     nodes = [i.ssm for i in instances if i.ssm] + list(hybrid)
@@ -849,4 +999,5 @@ def compute_truth(instances, hybrid, latest, latest_dt, latest_moment) -> Truth:
         latest_snapshot=latest,
         latest_dt=latest_dt,
         inventory_lines=inventory,
+        latest_export=export_id,
     )

@@ -28,6 +28,7 @@ FUNCTIONS = {
     "ec2_tagging": ("patch-compliance-member.yaml", "EC2TaggingFunction"),
     "partitioning": ("patch-compliance.yaml", "PartitioningFunction"),
     "athena_views": ("patch-compliance.yaml", "AthenaViewsFunction"),
+    "inventory_partitions": ("patch-compliance.yaml", "InventoryPartitionsFunction"),
 }
 
 

@@ -1,5 +1,5 @@
-"""Helpers for the QuickSight tests: a small in-process template, cfn-lint, a condition evaluator, view columns
-derived from the SQL, dataset and reference walkers.
+"""Helpers for the QuickSight tests: a small in-process template, cfn-lint, pruning by conditions (evaluated by
+tests/support/cfn.py), view columns derived from the SQL, dataset and reference walkers.
 
 The template holds stand-ins for what the central template hands to `add_quicksight` (workgroup, database,
 buckets, the KmsKeyArn parameter, the views resource) plus everything `add_quicksight` adds. View output columns
@@ -27,6 +27,7 @@ from patchcompliance.conditions import Cond
 from patchcompliance.constants import ATHENA_VIEWS
 from patchcompliance.quicksight import QuickSight, QuickSightInputs, add_quicksight, names
 
+from .cfn import condition_true
 from .templates import ROOT
 
 SQL_DIR = render.SQL_DIR
@@ -117,48 +118,7 @@ def lint_findings(text: str, regions: list[str] = LINT_REGIONS) -> list[str]:
     return [f"{m.rule.id} {m.message} ({'/'.join(str(p) for p in m.path)})" for m in matches]
 
 
-# ---------------------------------------------------------------- conditions
-PSEUDO = {"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::Partition": "aws"}
-
-
-def evaluate_condition(template: dict, expression, values: dict) -> bool:
-    """Evaluate a Conditions expression (Equals/Not/And/Or/Condition/Ref) with parameter `values`."""
-
-    def value(node):
-        if isinstance(node, dict) and list(node) == ["Ref"]:
-            name = node["Ref"]
-            if name in values:
-                return values[name]
-            if name in PSEUDO:
-                return PSEUDO[name]
-            return template["Parameters"][name].get("Default", "")
-        if isinstance(node, dict):
-            return truth(node)
-        return node
-
-    def truth(node) -> bool:
-        ((fn, args),) = node.items()
-        if fn == "Condition":
-            return truth(template["Conditions"][args])
-        if fn == "Fn::Equals":
-            return str(value(args[0])) == str(value(args[1]))
-        if fn == "Fn::Not":
-            return not value(args[0])
-        if fn == "Fn::And":
-            return all(value(a) for a in args)
-        if fn == "Fn::Or":
-            return any(value(a) for a in args)
-        raise AssertionError(f"unsupported condition function {fn}")
-
-    return truth(expression)
-
-
-def condition_true(template: dict, name: str | None, values: dict) -> bool:
-    if name is None:
-        return True
-    return evaluate_condition(template, template["Conditions"][name], values)
-
-
+# ---------------------------------------------------------------- conditions (evaluator: tests/support/cfn.py)
 def references(node) -> Iterator[str]:
     """Logical IDs / parameter names a fragment refers to (Ref, GetAtt, Sub variables, Condition, DependsOn)."""
     if isinstance(node, dict):
