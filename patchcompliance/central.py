@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from troposphere import Equals, Export, GetAtt, If, Not, Or, Output, Ref, Sub, Template
+from troposphere import Export, GetAtt, If, Output, Ref, Sub, Template
 
 from . import athena, config, glue, inventory_partitions, parameters, partitioning, quicksight, stackset, storage
 from .conditions import USE_STACK_AGGREGATOR
@@ -30,6 +30,7 @@ def build_central(member: Template | None = None) -> Template:
     params = parameters.add_parameters(template, specs)
     parameters.window_cutoff_rule(template, params)
     parameters.target_rules(template, params)
+    parameters.aggregator_rules(template, params)
 
     buckets = storage.add_buckets(template, params)
     database = glue.add_database(template, Ref(params["DatabaseName"]))
@@ -52,7 +53,7 @@ def build_central(member: Template | None = None) -> Template:
         tables=inventory_tables,
         log_retention=params["LogRetentionDays"],
     )
-    aggregator = config.add_aggregator(template, params["CreateOrganizationAggregator"])
+    aggregator = config.add_aggregator(template, params)
     export = _add_config_export(template, params, buckets, database, aggregator)
     views = athena.add_views(
         template,
@@ -89,26 +90,14 @@ def build_central(member: Template | None = None) -> Template:
 
 def _add_config_export(template, params, buckets, database, aggregator):
     """The Config export the views read, into the Config bucket, from the ConfigAggregatorName aggregator or, when
-    that is empty, the one this stack creates (a Rule refuses empty without CreateOrganizationAggregator)."""
-    name, create = params["ConfigAggregatorName"], params["CreateOrganizationAggregator"]
-    template.add_rule(
-        "ConfigExportHasAggregator",
-        {
-            "Assertions": [
-                {
-                    "Assert": Or(Not(Equals(Ref(name), "")), Equals(Ref(create), "true")),
-                    "AssertDescription": "ConfigAggregatorName is empty, so the Config export needs the aggregator "
-                    "this stack creates: set CreateOrganizationAggregator to true, or name an existing aggregator",
-                }
-            ]
-        },
-    )
+    that is empty, the one this stack creates (Rules refuse neither, and ACCOUNTS without AccountIds)."""
+    name = params["ConfigAggregatorName"]
     USE_STACK_AGGREGATOR.use(template)
     return add_config_export(
         template,
         bucket=buckets.config,
         database=database,
-        aggregator_name=If(USE_STACK_AGGREGATOR, aggregator.ConfigurationAggregatorName, Ref(name)),
+        aggregator_name=If(USE_STACK_AGGREGATOR, Ref(aggregator), Ref(name)),
         # IAM scopes config:SelectAggregateResourceConfig to an aggregator ARN, which holds its ID, not its name:
         # exact for the stack's aggregator, any aggregator of this account and region for a named one.
         aggregator_arn=If(

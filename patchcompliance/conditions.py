@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from troposphere import And, Equals, Join, Not, Or, Ref, Region, Template
+from troposphere import AccountId, And, Equals, Join, Not, Or, Ref, Region, Template
 from troposphere import Condition as CfnCondition
 
 from . import constants as c
@@ -87,7 +87,16 @@ def region_not_in(regions: tuple[str, ...]) -> Callable[[], object]:
 HAS_KMS = Cond("HasKmsKey", not_empty("KmsKeyArn"))
 HAS_EMAIL = Cond("HasNotificationEmail", not_empty("NotificationEmail"))
 CREATE_INVENTORY = Cond("CreateInventoryAssociation", is_true("CreateInventoryAssociation"))
-CREATE_AGGREGATOR = Cond("CreateOrganizationAggregator", is_true("CreateOrganizationAggregator"))
+CREATE_AGGREGATOR = Cond("CreateConfigAggregator", lambda: Not(Equals(Ref("CreateConfigAggregator"), "NONE")))
+ORGANIZATION_AGGREGATOR = Cond(
+    "OrganizationConfigAggregator", lambda: Equals(Ref("CreateConfigAggregator"), "ORGANIZATION")
+)
+ACCOUNT_AGGREGATOR = Cond("AccountConfigAggregator", lambda: Equals(Ref("CreateConfigAggregator"), "ACCOUNTS"))
+# Member: authorise the central account's account-based aggregator (not needed for the account itself).
+AUTHORIZE_AGGREGATOR = Cond(
+    "AuthorizeConfigAggregator",
+    lambda: And(Not(Equals(Ref("AggregatorAccountId"), "")), Not(Equals(Ref("AggregatorAccountId"), AccountId))),
+)
 PATCH_RULE_SUPPORTED = Cond("PatchComplianceRuleSupported", region_not_in(c.PATCH_RULE_UNSUPPORTED_REGIONS))
 MANAGED_BY_SSM_RULE_SUPPORTED = Cond(
     "ManagedBySsmRuleSupported", region_not_in(c.MANAGED_BY_SSM_RULE_UNSUPPORTED_REGIONS)

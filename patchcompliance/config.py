@@ -9,6 +9,8 @@ import awacs.sns
 from awacs.aws import Allow, Condition, Statement, StringEquals
 from troposphere import AccountId, GetAtt, If, NoValue, Ref, Sub, Template
 from troposphere.config import (
+    AccountAggregationSources,
+    AggregationAuthorization,
     ConfigRule,
     ConfigSnapshotDeliveryProperties,
     ConfigurationAggregator,
@@ -25,10 +27,14 @@ from troposphere.sns import SubscriptionResource, Topic, TopicPolicy
 from . import constants as c
 from . import policies
 from .conditions import (
+    ACCOUNT_AGGREGATOR,
+    AUTHORIZE_AGGREGATOR,
     CREATE_AGGREGATOR,
     CREATE_RECORDER,
+    HAS_ACCOUNT_IDS,
     HAS_KMS,
     MANAGED_BY_SSM_RULE_SUPPORTED,
+    ORGANIZATION_AGGREGATOR,
     PATCH_RULE_SUPPORTED,
     SUBSCRIBE_EMAIL,
     Cond,
@@ -91,14 +97,16 @@ class MemberConfig:
     recorder_condition: Cond
 
 
-def add_aggregator(template: Template, create) -> ConfigurationAggregator:
-    """Organisation-wide aggregator over all regions, when the `create` parameter is true (the central account
-    must then be the management account or a delegated administrator for AWS Config)."""
-    CREATE_AGGREGATOR.use(template)
+def add_aggregator(template: Template, params: dict) -> ConfigurationAggregator:
+    """The aggregator the Config export reads, over all regions, by CreateConfigAggregator: ORGANIZATION (the
+    central account must be the management account or the AWS Config delegated administrator) or ACCOUNTS (the
+    AccountIds, each of which authorises it: `add_aggregation_authorization`); none for NONE."""
+    for condition in (CREATE_AGGREGATOR, ORGANIZATION_AGGREGATOR, ACCOUNT_AGGREGATOR):
+        condition.use(template)
     role = template.add_resource(
         Role(
             c.CONFIG_AGGREGATOR_ROLE,
-            Condition=CREATE_AGGREGATOR,
+            Condition=ORGANIZATION_AGGREGATOR,
             Description="Lets AWS Config read the organisation's accounts for the aggregator",
             AssumeRolePolicyDocument=policies.assume_role("config", source_account=True),
             ManagedPolicyArns=[Sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSConfigRoleForOrganizations")],
@@ -108,10 +116,38 @@ def add_aggregator(template: Template, create) -> ConfigurationAggregator:
         ConfigurationAggregator(
             c.CONFIG_AGGREGATOR,
             Condition=CREATE_AGGREGATOR,
-            ConfigurationAggregatorName=Sub("${AWS::StackName}-organization"),
-            OrganizationAggregationSource=OrganizationAggregationSource(
-                AllAwsRegions=True, RoleArn=GetAtt(role, "Arn")
+            ConfigurationAggregatorName=If(
+                ORGANIZATION_AGGREGATOR, Sub("${AWS::StackName}-organization"), Sub("${AWS::StackName}-accounts")
             ),
+            OrganizationAggregationSource=If(
+                ORGANIZATION_AGGREGATOR,
+                OrganizationAggregationSource(AllAwsRegions=True, RoleArn=GetAtt(role, "Arn")),
+                NoValue,
+            ),
+            AccountAggregationSources=If(
+                ACCOUNT_AGGREGATOR,
+                # the list only when given: a Rule refuses ACCOUNTS without AccountIds
+                If(
+                    HAS_ACCOUNT_IDS.use(template),
+                    [AccountAggregationSources(AccountIds=Ref(params["AccountIds"]), AllAwsRegions=True)],
+                    NoValue,
+                ),
+                NoValue,
+            ),
+        )
+    )
+
+
+def add_aggregation_authorization(template: Template, params: dict) -> AggregationAuthorization:
+    """Member: lets the central account's account-based aggregator collect this account and region. The
+    aggregator lives in the central stack's region, which is where the data sync bucket is."""
+    AUTHORIZE_AGGREGATOR.use(template)
+    return template.add_resource(
+        AggregationAuthorization(
+            c.CONFIG_AGGREGATION_AUTHORIZATION,
+            Condition=AUTHORIZE_AGGREGATOR,
+            AuthorizedAccountId=Ref(params["AggregatorAccountId"]),
+            AuthorizedAwsRegion=Ref(params["DataSyncBucketRegion"]),
         )
     )
 

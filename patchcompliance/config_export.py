@@ -71,7 +71,7 @@ CONFIG_EXPORT_SCHEDULE_PERMISSION = "ConfigExportSchedulePermission"
 CONFIG_EXPORT_DLQ = "ConfigExportDeadLetterQueue"
 CONFIG_EXPORT_DLQ_POLICY = "ConfigExportDeadLetterQueuePolicy"
 EXPORT_TABLE_NAME = "config_export"
-EXPORT_PREFIX = "config-export"
+EXPORT_PREFIX = c.CONFIG_EXPORT_PREFIX
 EXPORT_PARTITION_KEY = "export_id"
 
 

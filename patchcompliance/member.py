@@ -23,6 +23,7 @@ def build_member() -> Template:
     ssm.add_maintenance_window(template, params)
     tagger = tagging.add_tagging(template, params)
     sync = ssm.add_resource_data_sync(template, params)
+    config.add_aggregation_authorization(template, params)
 
     template.add_output(
         [

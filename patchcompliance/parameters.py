@@ -134,6 +134,12 @@ MEMBER_SPECS: tuple[Spec, ...] = (
         default="true", allowed_values=("true", "false"), constraint="must be true or false", passthrough=True,
     ),
     Spec(
+        "AggregatorAccountId", G_CONFIG, "Aggregator account to authorise (optional)",
+        "Account whose account-based Config aggregator may collect this account's data (the central account "
+        "when its CreateConfigAggregator is ACCOUNTS; the central stack sets it). Empty: no authorisation.",
+        default="", pattern=r"^$|^[0-9]{12}$", constraint="must be empty or a 12-digit account ID",
+    ),
+    Spec(
         "NotificationEmail", G_CONFIG, "Config notification e-mail (optional)",
         "E-mail address subscribed to the Config SNS topic (only with CreateConfigRecorder=true). Empty: no "
         "subscription.", default="",
@@ -297,10 +303,12 @@ CENTRAL_SPECS: tuple[Spec, ...] = (
         default=10, min_value=0, max_value=100, constraint="must be 0 to 100",
     ),
     Spec(
-        "CreateOrganizationAggregator", G_ANALYTICS, "Create organisation Config aggregator",
-        "true needs this account to be the organisation's management account or AWS Config delegated "
-        "administrator; false skips the aggregator (the Athena views do not use it).",
-        default="true", allowed_values=("true", "false"), constraint="must be true or false",
+        "CreateConfigAggregator", G_ANALYTICS, "Config aggregator the stack creates",
+        "ORGANIZATION: an organisation aggregator (this account must be the management account or the AWS Config "
+        "delegated administrator). ACCOUNTS: an aggregator over AccountIds, which each member stack authorises. "
+        "NONE: no aggregator; ConfigAggregatorName must then name an existing one for the Config export.",
+        default="ORGANIZATION", allowed_values=("ORGANIZATION", "ACCOUNTS", "NONE"),
+        constraint="must be ORGANIZATION, ACCOUNTS or NONE",
     ),
     Spec(
         "DatabaseName", G_ANALYTICS, "Glue database name", "Glue/Athena database for the tables and views.",
@@ -311,6 +319,12 @@ CENTRAL_SPECS: tuple[Spec, ...] = (
         "ConfigRetentionDays", G_ANALYTICS, "Config snapshot retention (days)",
         "Days to keep Config snapshots and history in the central bucket.", type="Number", default=365,
         min_value=1, max_value=3650, constraint="must be 1 to 3650 days",
+    ),
+    Spec(
+        "HistoryRetentionDays", G_ANALYTICS, "Export and history retention (days)",
+        "Days to keep each Config export and each day of the compliance and patch history (trends and patch age "
+        "read them).", type="Number", default=400, min_value=1, max_value=3650,
+        constraint="must be 1 to 3650 days",
     ),
     Spec(
         "AthenaResultsRetentionDays", G_ANALYTICS, "Athena results retention (days)",
@@ -326,7 +340,7 @@ CENTRAL_SPECS: tuple[Spec, ...] = (
         "ConfigAggregatorName", G_ANALYTICS, "Config aggregator for the views (optional)",
         "Config aggregator in this account and region that the Config export reads (for example the one AWS "
         "Control Tower or your organisation already has). Empty: the aggregator this stack creates "
-        "(CreateOrganizationAggregator must then be true).",
+        "(CreateConfigAggregator must then not be NONE).",
         default="", pattern=r"^$|^[\w-]{1,256}$",
         constraint="must be empty or 1-256 letters, digits, '_' and '-' (a Config aggregator name)",
     ),
@@ -387,6 +401,38 @@ RULE_SERVICE_MANAGED_TARGETS = "ServiceManagedStackSetTargets"
 def _no_empty_member(param: Parameter) -> dict:
     """A CommaDelimitedList with no empty member; an empty value is one empty member."""
     return Not({"Fn::Contains": [Ref(param), ""]})
+
+
+def aggregator_rules(template: Template, params: dict[str, Parameter]) -> None:
+    """The Config export needs an aggregator: the stack's (ORGANIZATION, or ACCOUNTS over AccountIds) or a named
+    existing one."""
+    create, name = params["CreateConfigAggregator"], params["ConfigAggregatorName"]
+    template.add_rule(
+        "ConfigExportHasAggregator",
+        {
+            "RuleCondition": Equals(Ref(create), "NONE"),
+            "Assertions": [
+                {
+                    "Assert": Not(Equals(Ref(name), "")),
+                    "AssertDescription": "CreateConfigAggregator is NONE, so the Config export needs an existing "
+                    "aggregator: set ConfigAggregatorName, or set CreateConfigAggregator to ORGANIZATION or ACCOUNTS",
+                }
+            ],
+        },
+    )
+    template.add_rule(
+        "AccountAggregatorHasAccounts",
+        {
+            "RuleCondition": Equals(Ref(create), "ACCOUNTS"),
+            "Assertions": [
+                {
+                    "Assert": _no_empty_member(params["AccountIds"]),
+                    "AssertDescription": "CreateConfigAggregator ACCOUNTS aggregates AccountIds: give the 12-digit "
+                    "account IDs, separated by commas, none empty",
+                }
+            ],
+        },
+    )
 
 
 def target_rules(template: Template, params: dict[str, Parameter]) -> None:

@@ -15,7 +15,7 @@ STRICT, caps it at the failure tolerance + 1 accounts per region).
 
 from __future__ import annotations
 
-from troposphere import If, NoValue, Ref, Region, Sub, Template
+from troposphere import AccountId, If, NoValue, Ref, Region, Sub, Template
 from troposphere.cloudformation import (
     AutoDeployment,
     DeploymentTargets,
@@ -30,7 +30,7 @@ from troposphere.cloudformation import (
 
 from . import constants as c
 from . import parameters
-from .conditions import DEFAULT_ADMIN_ROLE, HAS_ACCOUNT_IDS, HAS_OU_IDS, SERVICE_MANAGED
+from .conditions import ACCOUNT_AGGREGATOR, DEFAULT_ADMIN_ROLE, HAS_ACCOUNT_IDS, HAS_OU_IDS, SERVICE_MANAGED
 
 CONCURRENCY_MODE = "SOFT_FAILURE_TOLERANCE"
 
@@ -45,6 +45,7 @@ def add_stackset(template: Template, *, member_body: str, params: dict, buckets,
         "ConfigBucketName": Ref(buckets.config),
         "DataSyncBucketName": Ref(buckets.datasync),
         "DataSyncBucketRegion": Region,
+        "AggregatorAccountId": If(ACCOUNT_AGGREGATOR.use(template), AccountId, ""),
         **{spec.name: Ref(params[spec.name]) for spec in parameters.passthrough_specs()},
     }
     missing = {spec.name for spec in parameters.MEMBER_SPECS} - set(values)

@@ -120,6 +120,18 @@ def add_buckets(template: Template, params: dict) -> Buckets:
                     Status="Enabled",
                     ExpirationInDays=Ref(params["ConfigRetentionDays"]),
                 ),
+                *[
+                    LifecycleRule(
+                        Id=rule_id,
+                        Status="Enabled",
+                        Prefix=f"{prefix}/",
+                        ExpirationInDays=Ref(params["HistoryRetentionDays"]),
+                    )
+                    for rule_id, prefix in (
+                        ("ExpireConfigExports", c.CONFIG_EXPORT_PREFIX),
+                        ("ExpireHistory", c.HISTORY_PREFIX),
+                    )
+                ],
                 _noncurrent(noncurrent),
                 _abort_uploads(),
             ],

@@ -20,15 +20,18 @@ from patchcompliance.config_export import (
     CONFIG_EXPORT_TABLE,
     EXPORT_TABLE_NAME,
 )
+from patchcompliance.member import build_member
 from patchcompliance.render import view_sql
 from tests.support import cfn
 
 STACK_AGGREGATOR_ARN = "arn:aws:config:us-east-1:123456789012:config-aggregator/config-aggregator-abcd1234"
-CASES = [  # (CreateOrganizationAggregator, ConfigAggregatorName)
-    ("true", ""),
-    ("true", "aws-controltower-GuardRailsComplianceAggregator"),
-    ("false", "org_aggregator-2"),
+CASES = [  # (CreateConfigAggregator, ConfigAggregatorName)
+    ("ORGANIZATION", ""),
+    ("ACCOUNTS", ""),
+    ("ORGANIZATION", "aws-controltower-GuardRailsComplianceAggregator"),
+    ("NONE", "org_aggregator-2"),
 ]
+ACCOUNTS = "111122223333,444455556666"
 
 
 @pytest.fixture(scope="module")
@@ -36,29 +39,63 @@ def central() -> dict:
     return json.loads(build_central().to_json())
 
 
+@pytest.fixture(scope="module")
+def member_template() -> dict:
+    return json.loads(build_member().to_json())
+
+
 def _values(create: str, name: str) -> dict:
-    return {"CreateOrganizationAggregator": create, "ConfigAggregatorName": name}
+    return {"CreateConfigAggregator": create, "ConfigAggregatorName": name, "AccountIds": ACCOUNTS}
 
 
 @pytest.mark.parametrize("create, name", CASES)
 def test_export_reads_the_named_aggregator_or_the_stacks(central, create, name):
     values = _values(create, name)
     env = central["Resources"][CONFIG_EXPORT_FUNCTION]["Properties"]["Environment"]["Variables"]
-    got = cfn.resolve(central, env["AGGREGATOR_NAME"], values)
+    got = cfn.resolve(central, env["AGGREGATOR_NAME"], values, {c.CONFIG_AGGREGATOR: "ref-of-stack-aggregator"})
     aggregator = central["Resources"][c.CONFIG_AGGREGATOR]
     if name:
         assert got == name
     else:
         assert cfn.condition_true(central, aggregator["Condition"], values)
-        assert got == cfn.resolve(central, aggregator["Properties"]["ConfigurationAggregatorName"], values)
+        assert got == "ref-of-stack-aggregator"  # Ref of an aggregator is its name
+        expected = {"ORGANIZATION": "stack-organization", "ACCOUNTS": "stack-accounts"}[create]
+        values = {**values, "AWS::StackName": "stack"}
+        assert cfn.resolve(central, aggregator["Properties"]["ConfigurationAggregatorName"], values) == expected
     assert cfn.resolve(central, env["BUCKET"], values, {c.CONFIG_BUCKET: "central-config"}) == "central-config"
 
 
-@pytest.mark.parametrize("create, name, accepted", [(*case, True) for case in CASES] + [("false", "", False)])
-def test_rule_refuses_a_stack_without_an_aggregator(central, create, name, accepted):
-    (assertion,) = central["Rules"]["ConfigExportHasAggregator"]["Assertions"]
-    assert cfn.evaluate_condition(central, assertion["Assert"], _values(create, name)) is accepted
-    assert "CreateOrganizationAggregator" in assertion["AssertDescription"]
+@pytest.mark.parametrize("create", ["ORGANIZATION", "ACCOUNTS", "NONE"])
+def test_aggregator_source_follows_the_parameter(central, create):
+    values = _values(create, "" if create != "NONE" else "x")
+    aggregator = central["Resources"][c.CONFIG_AGGREGATOR]
+    role = central["Resources"][c.CONFIG_AGGREGATOR_ROLE]
+    assert cfn.condition_true(central, aggregator["Condition"], values) is (create != "NONE")
+    assert cfn.condition_true(central, role["Condition"], values) is (create == "ORGANIZATION")
+    if create == "NONE":
+        return
+    props = cfn.resolve(central, aggregator["Properties"], values, {c.CONFIG_AGGREGATOR_ROLE + ".Arn": "role"})
+    sources = {k for k in ("OrganizationAggregationSource", "AccountAggregationSources") if k in props}
+    if create == "ORGANIZATION":
+        assert sources == {"OrganizationAggregationSource"}
+    else:
+        assert sources == {"AccountAggregationSources"}
+        assert props["AccountAggregationSources"] == [{"AccountIds": ACCOUNTS.split(","), "AllAwsRegions": True}]
+
+
+@pytest.mark.parametrize("create, authorised", [("ACCOUNTS", True), ("ORGANIZATION", False), ("NONE", False)])
+def test_members_authorise_only_an_account_aggregator(central, member_template, create, authorised):
+    """The StackSet passes the central account to members exactly when the aggregator is account-based; a member
+    authorises it unless it is the central account itself."""
+    values = {**_values(create, "x"), "AWS::AccountId": "123456789012"}
+    stackset = central["Resources"][c.STACKSET]["Properties"]
+    (passed,) = [p["ParameterValue"] for p in stackset["Parameters"] if p["ParameterKey"] == "AggregatorAccountId"]
+    central_account = cfn.resolve(central, passed, values)
+    assert central_account == ("123456789012" if authorised else "")
+    auth = member_template["Resources"][c.CONFIG_AGGREGATION_AUTHORIZATION]
+    for account, expected in (("210987654321", authorised), ("123456789012", False)):
+        member_values = {"AggregatorAccountId": central_account, "AWS::AccountId": account}
+        assert cfn.condition_true(member_template, auth["Condition"], member_values) is expected
 
 
 @pytest.mark.parametrize("create, name", CASES)

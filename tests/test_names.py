@@ -51,7 +51,7 @@ def _central_builders():
         athena.add_workgroup(t, Bucket("Results"), p["KmsKeyArn"])
 
     def aggregator(t, p):
-        config.add_aggregator(t, p["CreateOrganizationAggregator"])
+        config.add_aggregator(t, p)
 
     def stack_set(t, p):
         bucket_stand_ins = storage.add_buckets(Template(), p)

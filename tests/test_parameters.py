@@ -279,6 +279,17 @@ BAD = [
     ("central", {"QuickSightIdentityRegion": "Ireland"}, "QuickSightIdentityRegion", "empty or a region code"),
     ("central", {"QuickSightRefreshTime": "24:00"}, "QuickSightRefreshTime", "HH:MM, 24-hour clock"),
     ("central", {"QuickSightPrincipalType": "ROLE"}, "QuickSightPrincipalType", "does not satisfy its constraints"),
+    # the Config export needs an aggregator; an account-based one needs the accounts
+    ("central", {"CreateConfigAggregator": "NONE"}, "ConfigExportHasAggregator", "CreateConfigAggregator is NONE"),
+    ("central", {"CreateConfigAggregator": "organization"}, "CreateConfigAggregator", "must be ORGANIZATION"),
+    (
+        "central",
+        {"CreateConfigAggregator": "ACCOUNTS", "PermissionModel": "SERVICE_MANAGED", "AccountIds": "",
+         "OrganizationalUnitIds": "ou-ab12-abcdefgh", "OrganizationId": "o-abcdefghij"},
+        "AccountAggregatorHasAccounts",
+        "CreateConfigAggregator ACCOUNTS aggregates AccountIds",
+    ),  # fmt: skip
+    ("member", {"AggregatorAccountId": "12345678901"}, "AggregatorAccountId", "must be empty or a 12-digit"),
 ]
 
 
@@ -329,6 +340,10 @@ def test_every_pattern_has_a_message_and_every_assertion_a_description(fresh):
 SSM_SCHEDULES = "https://docs.aws.amazon.com/systems-manager/latest/userguide/reference-cron-and-rate-expressions.html"
 ASSOCIATION_SCHEDULES = ("InventorySchedule", "ScanSchedule", "AgentUpdateSchedule")
 SERVICE_CASES = [
+    # AggregatorAccountId: AWS::Config::AggregationAuthorization AuthorizedAccountId (cfn-lint schema ^\d{12}$),
+    # or empty for no authorisation.
+    *[("AggregatorAccountId", v, True) for v in ("", "123456789012", "000000000000")],
+    *[("AggregatorAccountId", v, False) for v in ("12345678901", "1234567890123", "1234-5678-9012", " 123456789012")],
     # MaxErrors, MaxConcurrency: botocore ssm 2014-11-06 shapes MaxErrors / MaxConcurrency (length 1-7 and
     # ^([1-9][0-9]*|[0]|[1-9][0-9]%|[0-9]%|100%)$ / ^([1-9][0-9]*|[1-9][0-9]%|[1-9]%|100%)$).
     *[("MaxErrors", v, True) for v in ("0", "1", "10", "1000000", "9999999", "0%", "5%", "10%", "99%", "100%")],

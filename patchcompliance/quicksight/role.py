@@ -17,6 +17,7 @@ from awacs.aws import Allow, Statement
 from troposphere import iam
 
 from .. import athena, policies
+from .. import constants as c
 from ..conditions import HAS_KMS
 from .names import CATALOG, QUICKSIGHT_ROLE
 from .parameters import ENABLED
@@ -55,6 +56,10 @@ def _allow(sid: str, actions, resources) -> Statement:
     return Statement(Sid=sid, Effect=Allow, Action=list(actions), Resource=list(resources))
 
 
+def _config_folders(bucket) -> list:
+    return [policies.objects_arn(bucket, f"{prefix}/*") for prefix in (c.CONFIG_EXPORT_PREFIX, c.HISTORY_PREFIX)]
+
+
 def _statements(inputs: QuickSightInputs) -> list[Statement]:
     buckets = (inputs.athena_bucket, inputs.config_bucket, inputs.datasync_bucket)
     results = policies.objects_arn(inputs.athena_bucket, f"{athena.RESULTS_PREFIX}*")
@@ -63,11 +68,12 @@ def _statements(inputs: QuickSightInputs) -> list[Statement]:
         _allow("AthenaCatalogMetadata", CATALOG_METADATA_ACTIONS, [athena.catalog_arn(CATALOG)]),
         _allow("GlueCatalog", GLUE_READ_ACTIONS, athena.glue_arns(inputs.database, inline=True)),
         _allow("Buckets", [s3.ListBucket, s3.GetBucketLocation], [policies.bucket_arn(b) for b in buckets]),
-        # Config deliveries live under AWSLogs/; the inventory bucket holds nothing but the data sync.
+        # The views read the Config export and the history from the Config bucket (not the raw AWSLogs/
+        # deliveries); the inventory bucket holds nothing but the data sync.
         _allow(
             "ReadData",
             [s3.GetObject],
-            [policies.objects_arn(inputs.config_bucket, "AWSLogs/*"), policies.objects_arn(inputs.datasync_bucket)],
+            [*_config_folders(inputs.config_bucket), policies.objects_arn(inputs.datasync_bucket)],
         ),
         _allow("QueryResults", RESULTS_ACTIONS, [results]),
         _allow("QueryResultsUploads", [s3.ListBucketMultipartUploads], [policies.bucket_arn(inputs.athena_bucket)]),

@@ -87,7 +87,8 @@ def test_resources_are_scoped_to_the_project(template_dict):
     }
     assert allowed["s3:GetObject"] == {
         "${AthenaBucket.Arn}/results/*",
-        "${ConfigBucket.Arn}/AWSLogs/*",
+        "${ConfigBucket.Arn}/config-export/*",  # the views read the export and the history, not AWSLogs/
+        "${ConfigBucket.Arn}/history/*",
         "${DataSyncBucket.Arn}/*",
     }
     assert allowed["s3:PutObject"] == {"${AthenaBucket.Arn}/results/*"}, "writes only query results"
