@@ -52,6 +52,7 @@ INVENTORY_PARTITIONS_DLQ_POLICY = "InventoryPartitionsDeadLetterQueuePolicy"
 
 CONFIG_AGGREGATOR = "ConfigAggregator"
 CONFIG_AGGREGATOR_ROLE = "ConfigAggregatorRole"
+CONFIG_AGGREGATION_AUTHORIZATION = "ConfigAggregationAuthorization"  # member
 STACKSET = "StackSet"
 # StackSet permission models (parameter PermissionModel, its condition and the Rules on its targets).
 SELF_MANAGED = "SELF_MANAGED"
@@ -110,6 +111,10 @@ PLATFORM_TAG_KEYS = ("PlatformType", "PlatformName", "PlatformVersion")
 # Consumers: bucket policies, the recorder role, the lifecycle rule, the partitioning rule's pattern and function,
 # the QuickSight role, the Glue table and the test fixtures; tests/test_names.py ties each to these.
 CONFIG_LOGS_PREFIX = "AWSLogs/"
+# Folders of the Config bucket the stack writes itself: the Config export (one folder per export) and the daily
+# history tables. Both expire after HistoryRetentionDays.
+CONFIG_EXPORT_PREFIX = "config-export"
+HISTORY_PREFIX = "history"
 
 
 def config_account_prefix(account: str) -> str:
