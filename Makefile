@@ -6,7 +6,7 @@ VENV      := .venv
 PY        := $(VENV)/bin/python
 STAMP     := $(VENV)/.installed
 TEMPLATES := templates/patch-compliance.yaml templates/patch-compliance-member.yaml
-LINT_REGIONS := us-east-1 eu-west-1 ap-southeast-2 ap-northeast-3 eu-south-1
+LINT_REGIONS := us-east-1 eu-west-1 ap-southeast-2 ap-northeast-3 eu-south-1 ap-east-2 ca-west-1
 
 .DEFAULT_GOAL := help
 .PHONY: help venv templates check lint test bench clean

@@ -46,10 +46,12 @@ sys.path.insert(0, str(ROOT))  # run as a script: patchcompliance and tests.supp
 
 from snapshot_views import SNAPSHOT_SQL  # noqa: E402 (bench/, beside this script)
 
+from patchcompliance.athena import deployed_view_sql  # noqa: E402
 from patchcompliance.config_export import EXPORT_TABLE_NAME  # noqa: E402
 from patchcompliance.render import view_sql  # noqa: E402
 from tests.support.engine import MAX_LINE_BYTES, open_engine  # noqa: E402
 from tests.support.fixtures import ACCOUNTS, ExportSet, Fixture, FixtureSpec, export_date, generate  # noqa: E402
+from tests.support.policy import parameter_defaults  # noqa: E402
 
 VIEWS = ("configmic", "configpc", "instance_tags", "instance_compliance")
 BASE = {"snapshot": "config_latest_items", "export": "config_export_latest"}
@@ -72,6 +74,9 @@ def _measure(root: str, spec, partitions, history: int, mode: str, queue) -> Non
     exported[:] = [p for p in exported if export_date(p.values[0]) >= cutoff]
     engine.build()
     engine.create_view(BASE[mode], _sql(mode, BASE[mode]))
+    if mode == "export":  # instance_compliance also reads these two (not measured)
+        for view in ("patch", "compliance_settings"):
+            engine.create_view(view, deployed_view_sql(view, parameter_defaults()))
     for view in VIEWS:
         engine.create_view(view, _sql(mode, view))
     result = {"partitions": len(snapshots) if mode == "snapshot" else len(exported)}

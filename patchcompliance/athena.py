@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+
 import awacs.athena
 import awacs.glue
 import awacs.s3 as s3
@@ -118,12 +121,56 @@ def query_statements(workgroup, database, results_bucket, glue_actions) -> list[
     ]
 
 
+# Sub variables of the view SQL that are constants of the generator, not stack parameters.
+SUB_CONSTANTS = {"ExemptUntilTagKey": c.EXEMPT_UNTIL_TAG_KEY}
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9]+)\}")
+
+
+class SubSql(str):
+    """SQL text holding ${Name} placeholders. It reads as that text (modules that scan the views' SQL for the
+    tables and views it names see the SQL) and is written to the template as a Fn::Sub of it, with the
+    SUB_CONSTANTS it uses as variables and the rest left to the stack parameters of the same names."""
+
+    def to_dict(self) -> dict:
+        text = str.__str__(self)
+        names = dict.fromkeys(_PLACEHOLDER.findall(text))
+        # Always the list form, also without constants: its string is then written as a YAML block like every
+        # other multi-line string of the template (the one-argument form would be one quoted scalar).
+        return {"Fn::Sub": [text, {key: SUB_CONSTANTS[key] for key in names if key in SUB_CONSTANTS}]}
+
+
+def view_placeholders(name: str) -> list[str]:
+    """The ${Name} placeholders of a view's SQL, in order of first use: stack parameters and SUB_CONSTANTS."""
+    return list(dict.fromkeys(_PLACEHOLDER.findall(view_sql(name))))
+
+
+def _with_placeholders(name: str, text: str) -> str:
+    return SubSql(text) if view_placeholders(name) else text
+
+
+def view_definition(name: str) -> str:
+    """The SELECT the custom resource receives for a view: its SQL, or (SubSql) a Fn::Sub of it that writes the
+    stack parameters (compliance policy, trend window) into the SQL."""
+    return _with_placeholders(name, view_sql(name))
+
+
+def deployed_view_sql(name: str, parameters: Mapping[str, str]) -> str:
+    """The SELECT as deployed with these parameter values (what Fn::Sub makes of view_definition)."""
+
+    def value(match: re.Match) -> str:
+        key = match.group(1)
+        return SUB_CONSTANTS[key] if key in SUB_CONSTANTS else str(parameters[key])
+
+    return _PLACEHOLDER.sub(value, view_sql(name))
+
+
 def create_view_statement(name: str) -> str:
-    return f'CREATE OR REPLACE VIEW "{name}" AS\n{view_sql(name)}\n'
+    return _with_placeholders(name, f'CREATE OR REPLACE VIEW "{name}" AS\n{view_sql(name)}\n')
 
 
 def add_views(template, *, workgroup, database, tables, results_bucket, log_retention, kms_key) -> AthenaViewsResource:
-    """The views, created in order by AthenaViewsFunction, and a named query (the DDL) per view.
+    """The views, created in order by AthenaViewsFunction, and a named query (the DDL) per view. A view whose SQL
+    holds ${Parameter} placeholders is passed as a Fn::Sub (SubSql), its named query too.
 
     `kms_key`: the KmsKeyArn parameter; with HasKmsKey the workgroup writes SSE-KMS results, so the function may
     use the key through S3. Returns the custom resource, for whatever must wait for the views.
@@ -163,7 +210,7 @@ def add_views(template, *, workgroup, database, tables, results_bucket, log_rete
             ServiceTimeout=SERVICE_TIMEOUT,
             Database=Ref(database),
             WorkGroup=Ref(workgroup),
-            Views=[{"Name": name, "Sql": view_sql(name)} for name in c.VIEW_ORDER],
+            Views=[{"Name": name, "Sql": view_definition(name)} for name in c.VIEW_ORDER],
         )
     )
     for name in c.VIEW_ORDER:

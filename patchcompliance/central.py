@@ -4,9 +4,22 @@ from __future__ import annotations
 
 from troposphere import Export, GetAtt, If, Output, Ref, Sub, Template
 
-from . import athena, config, glue, inventory_partitions, parameters, partitioning, quicksight, stackset, storage
+from . import (
+    athena,
+    config,
+    digest,
+    glue,
+    inventory_partitions,
+    parameters,
+    partitioning,
+    quicksight,
+    stackset,
+    storage,
+)
+from . import constants as c
 from .conditions import USE_STACK_AGGREGATOR
 from .config_export import add_config_export
+from .history import add_history, add_history_tables
 from .member import build_member
 from .render import to_yaml
 
@@ -19,7 +32,7 @@ DESCRIPTION = (
 
 def central_specs() -> list[parameters.Spec]:
     """Central parameters first, then the member parameters the StackSet passes through."""
-    return [*parameters.CENTRAL_SPECS, *parameters.passthrough_specs()]
+    return [*parameters.CENTRAL_SPECS, *digest.SPECS, *parameters.passthrough_specs()]
 
 
 def build_central(member: Template | None = None) -> Template:
@@ -55,14 +68,32 @@ def build_central(member: Template | None = None) -> Template:
     )
     aggregator = config.add_aggregator(template, params)
     export = _add_config_export(template, params, buckets, database, aggregator)
+    history_tables = add_history_tables(template, database, buckets.config)  # views read them
+    targets_table = digest.add_expected_targets_table(template, database, buckets.athena)  # coverage reads it
     views = athena.add_views(
         template,
         workgroup=workgroup,
         database=database,
-        tables=[config_table, export.table, *inventory_tables.values()],
+        tables=[config_table, export.table, *inventory_tables.values(), *history_tables.values(), targets_table],
         results_bucket=buckets.athena,
         log_retention=params["LogRetentionDays"],
         kms_key=params["KmsKeyArn"],
+    )
+    add_history(
+        template,
+        tables=history_tables,
+        workgroup=workgroup,
+        database=database,
+        bucket=buckets.config,
+        results_bucket=buckets.athena,
+        views=views,
+        log_retention=params["LogRetentionDays"],
+        kms_key=params["KmsKeyArn"],
+        export_table=export.table,
+        source_tables=[export.table, *inventory_tables.values()],
+        datasync_bucket=buckets.datasync,
+        datasync_prefix=params["DataSyncPrefix"],
+        retention=params["HistoryRetentionDays"],
     )
     qs = quicksight.add_quicksight(
         template,
@@ -82,6 +113,22 @@ def build_central(member: Template | None = None) -> Template:
         params=params,
         buckets=buckets,
         depends_on=buckets.delivery_policies,
+    )
+    digest.add_digest(
+        template,
+        workgroup=workgroup,
+        database=database,
+        results_bucket=buckets.athena,
+        stack_set=stack_set,
+        params=params,
+        source_objects=[
+            (buckets.config, f"{c.CONFIG_EXPORT_PREFIX}/*"),
+            (buckets.config, f"{c.HISTORY_PREFIX}/*"),
+            (buckets.datasync, "*"),
+        ],
+        log_retention=params["LogRetentionDays"],
+        kms_key=params["KmsKeyArn"],
+        table=targets_table,
     )
     parameters.set_interface(template, [*specs, *qs.specs])
     _outputs(template, buckets, database, workgroup, stack_set)

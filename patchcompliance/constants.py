@@ -31,10 +31,31 @@ NAMED_QUERY_IDS = {
     "patch": "AthenaPatchNamedQuery",
     "instance_tags": "AthenaInstanceTagsNamedQuery",
     "instance_compliance": "AthenaInstanceComplianceNamedQuery",
+    "compliance_settings": "AthenaComplianceSettingsNamedQuery",
+    "patch_age": "AthenaPatchAgeNamedQuery",
+    "patch_cves": "AthenaPatchCvesNamedQuery",
+    "compliance_trend": "AthenaComplianceTrendNamedQuery",
+    "coverage": "AthenaCoverageNamedQuery",
 }
-VIEW_ORDER = ("config_export_latest", "configmic", "configpc", "patch", "instance_tags", "instance_compliance")
+# Dependency order: a view comes after every view it reads (tests/analytics/test_sql_policy_template.py).
+VIEW_ORDER = (
+    "config_export_latest",
+    "configmic",
+    "configpc",
+    "patch",
+    "instance_tags",
+    "compliance_settings",
+    "instance_compliance",
+    "patch_age",
+    "patch_cves",
+    "compliance_trend",
+    "coverage",
+)
+# Tag key whose value ends an exemption (YYYY-MM-DD); the exemption tag's own key is the ExemptionTagKey parameter.
+EXEMPT_UNTIL_TAG_KEY = "PatchExemptUntil"
 # The views for consumers (QuickSight); config_export_latest is the shared base of configmic, configpc, instance_tags.
-PUBLIC_VIEWS = tuple(name for name in VIEW_ORDER if name != "config_export_latest")
+# coverage is the digest's (tests/functions/test_fn_digest.py checks it against its own truth).
+PUBLIC_VIEWS = tuple(name for name in VIEW_ORDER if name not in ("config_export_latest", "coverage"))
 
 PARTITIONING_FUNCTION = "PartitioningFunction"
 PARTITIONING_ROLE = "LambdaExecutionRole"  # seed ID, now the partitioning function's role
@@ -133,6 +154,18 @@ CONFIG_SNAPSHOT_WILDCARD = f"*{config_account_prefix('*')}*/ConfigSnapshot/*.jso
 CONFIG_EXPORT_FUNCTION = "ConfigExportFunction"
 DIGEST_FUNCTION = "DigestFunction"
 
+# Daily history (patchcompliance/history.py): function, schedule, and the two Parquet tables the views read.
+HISTORY_FUNCTION = "HistoryFunction"
+HISTORY_ROLE = "HistoryRole"
+HISTORY_SCHEDULE = "HistoryScheduleRule"
+HISTORY_SCHEDULE_PERMISSION = "HistorySchedulePermission"
+HISTORY_DLQ = "HistoryDeadLetterQueue"
+HISTORY_DLQ_POLICY = "HistoryDeadLetterQueuePolicy"
+COMPLIANCE_HISTORY_TABLE = "ComplianceHistoryTable"
+PATCH_HISTORY_TABLE = "PatchHistoryTable"
+COMPLIANCE_HISTORY_TABLE_NAME = "compliance_history"
+PATCH_HISTORY_TABLE_NAME = "patch_history"
+
 # Lambda sources, functions/<dir>/index.py
 FUNCTION_DIRS = {
     TAGGING_FUNCTION: "ec2_tagging",
@@ -141,4 +174,5 @@ FUNCTION_DIRS = {
     INVENTORY_PARTITIONS_FUNCTION: "inventory_partitions",
     CONFIG_EXPORT_FUNCTION: "config_export",
     DIGEST_FUNCTION: "digest",
+    HISTORY_FUNCTION: "history",
 }

@@ -119,8 +119,8 @@ _SNAPSHOT_COLUMNS = (
 
 # ---------------------------------------------------------------- SSM inventory columns (data)
 # Attributes per inventory type (SSM User Guide, "Metadata collected by inventory"), in the casing SSM writes
-# them. Every table also gets resourceId, captureTime and schemaVersion. Attributes ending in "Count" are int,
-# the rest string.
+# them. Every table also gets resourceId, captureTime and schemaVersion, then the attributes of
+# INVENTORY_ADDED_ATTRIBUTES. Attributes ending in "Count" are int, the rest string.
 INVENTORY_ATTRIBUTES: dict[str, str] = {
     "AWS:ComplianceItem": (
         "ComplianceType ExecutionId ExecutionType ExecutionTime Id Title Status Severity DocumentName "
@@ -164,6 +164,16 @@ INVENTORY_ATTRIBUTES: dict[str, str] = {
     ),
 }
 COMMON_INVENTORY_ATTRIBUTES = ("resourceId", "captureTime", "schemaVersion")
+# Attributes declared after tables were first deployed, as the last columns: a partition keeps the columns of its
+# table at registration, and Athena validates a JSON partition's columns against the table's by position ("Update
+# tables with partitions", https://docs.aws.amazon.com/athena/latest/ug/updates-and-partitions.html), so columns
+# may only be added at the end. Both are on the current "Metadata collected by inventory" page
+# (https://docs.aws.amazon.com/systems-manager/latest/userguide/inventory-schema.html); AvailableSecurityUpdateCount
+# is the patch state API's count of the same name (Windows Server only). Nodes that do not report them: NULL.
+INVENTORY_ADDED_ATTRIBUTES: dict[str, str] = {
+    "AWS:InstanceDetailedInformation": "KernelVersion",
+    "AWS:PatchSummary": "AvailableSecurityUpdateCount",
+}
 
 
 def inventory_short_name(inventory_type: str) -> str:
@@ -187,7 +197,11 @@ INVENTORY_TABLE_NAMES: dict[str, str] = {t: inventory_table_name(t) for t in INV
 
 def inventory_columns(inventory_type: str) -> list[tuple[str, str]]:
     """[(hive column name, hive type)] of one inventory table."""
-    attributes = [*INVENTORY_ATTRIBUTES[inventory_type].split(), *COMMON_INVENTORY_ATTRIBUTES]
+    attributes = [
+        *INVENTORY_ATTRIBUTES[inventory_type].split(),
+        *COMMON_INVENTORY_ATTRIBUTES,
+        *INVENTORY_ADDED_ATTRIBUTES.get(inventory_type, "").split(),
+    ]
     return [(a.lower(), "int" if a.endswith("Count") else "string") for a in attributes]
 
 

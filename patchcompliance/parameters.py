@@ -28,6 +28,7 @@ from .patterns import (  # member parameter patterns, each the rule of the servi
     TIMEZONE_PATTERN,
     WINDOW_SCHEDULE_MESSAGE,
     WINDOW_SCHEDULE_PATTERN,
+    integer_range,
 )
 
 # EventBridge rule schedules (ScheduleExpression of AWS::Events::Rule), for any scheduled function.
@@ -89,6 +90,7 @@ G_TAGGING = "Platform tagging"
 G_OPS = "Logging and encryption"
 G_TARGETS = "Target accounts and regions (StackSet)"
 G_ANALYTICS = "Analytics (Glue, Athena) and retention"
+G_POLICY = "Compliance policy"
 
 KMS = Spec(
     "KmsKeyArn", G_OPS, "KMS key ARN (optional)",
@@ -348,6 +350,35 @@ CENTRAL_SPECS: tuple[Spec, ...] = (
         "ConfigExportSchedule", G_ANALYTICS, "Config export schedule",
         "How often the Config export copies EC2 instances and Config rule results from the aggregator for the "
         "Athena views.", default="rate(1 hour)", pattern=SCHEDULE_PATTERN, constraint=SCHEDULE_MESSAGE,
+    ),
+    # Compliance policy, read by the views through the one-row view compliance_settings (a Fn::Sub of the values):
+    # whole days as digits only, and a tag key of the characters AWS services accept in tags, ASCII only
+    # (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/Using_Tags.html#tag-restrictions): no quote, backslash,
+    # $ or brace, so no value can end the SQL string or Sub variable it is written into. Type String, because
+    # AllowedPattern applies to String parameters only.
+    *(
+        Spec(name, G_POLICY, label, description, default=str(default),
+             pattern=f"^{integer_range(1, high)}$", constraint=f"must be a whole number of days from 1 to {high}")
+        for name, label, description, default, high in (
+            ("StaleAfterDays", "Stale after (days)",
+             "A node whose latest patch scan or inventory is older than this many days is STALE.", 7, 365),
+            ("SlaCriticalDays", "SLA, Critical (days)", "Days to fix a missing Critical patch.", 7, 3650),
+            ("SlaImportantDays", "SLA, Important or High (days)",
+             "Days to fix a missing Important (vendor) or High (compliance severity) patch.", 14, 3650),
+            ("SlaMediumDays", "SLA, Medium or Moderate (days)",
+             "Days to fix a missing Medium or Moderate patch.", 30, 3650),
+            ("SlaLowDays", "SLA, Low (days)", "Days to fix a missing Low patch.", 60, 3650),
+            ("SlaOtherDays", "SLA, other severities (days)",
+             "Days to fix a missing patch of any other or no severity (Informational, Unspecified).", 90, 3650),
+            ("TrendDays", "Trend window (days)",
+             "Days of history the compliance_trend view reports (more days read more history).", 90, 3650),
+        )
+    ),
+    Spec(
+        "ExemptionTagKey", G_POLICY, "Exemption tag key",
+        "EC2 instances tagged with this key (any value) are EXEMPT; with a PatchExemptUntil tag (YYYY-MM-DD) only "
+        "through that day.", default="PatchExempt", pattern=r"^(?![aA][wW][sS]:)[A-Za-z0-9 _.:/=+@-]{1,128}$",
+        constraint="must be 1-128 letters, digits, spaces and _ . : / = + - @, not starting with aws:",
     ),
 )  # fmt: skip
 

@@ -34,6 +34,8 @@ from .conditions import HAS_ORGANIZATION_ID
 UNSCOPED_ACTIONS = {
     # EC2TaggingFunction lists the managed instances (and their platform) it tags; list API, no resource type.
     "ssm:DescribeInstanceInformation": "List API without a resource type (Service Authorization Reference)",
+    # DigestFunction, only with CallAs=DELEGATED_ADMIN: CloudFormation's delegated-administrator page asks for it.
+    "organizations:ListDelegatedAdministrators": "List API without a resource type (Service Authorization Reference)",
 }
 
 

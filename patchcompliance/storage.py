@@ -31,7 +31,9 @@ from troposphere.s3 import (
 
 from . import constants as c
 from . import policies
+from .athena import RESULTS_PREFIX
 from .conditions import HAS_KMS, HAS_ORGANIZATION_ID
+from .digest import lifecycle_rules
 
 
 @dataclass(frozen=True)
@@ -195,8 +197,10 @@ def add_buckets(template: Template, params: dict) -> Buckets:
                 LifecycleRule(
                     Id="ExpireQueryResults",
                     Status="Enabled",
+                    Prefix=RESULTS_PREFIX,  # only there: S3 applies the shorter of two overlapping expirations
                     ExpirationInDays=Ref(params["AthenaResultsRetentionDays"]),
                 ),
+                *lifecycle_rules(params["ReportRetentionDays"]),
                 _noncurrent(noncurrent),
                 _abort_uploads(),
             ],

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from cfnlint.api import ManualArgs, lint
 
-# The Makefile's LINT_REGIONS: the three the issue names plus Osaka and Milan, where the patch rule is skipped.
-REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2", "ap-northeast-3", "eu-south-1"]
+# The Makefile's LINT_REGIONS: three common ones plus those where a Config rule is skipped (Osaka, Milan, Taipei,
+# Calgary); read from the Makefile so both run the same regions.
+MAKEFILE = Path(__file__).resolve().parents[1] / "Makefile"
+REGIONS = re.search(r"^LINT_REGIONS := (.+)$", MAKEFILE.read_text(encoding="utf-8"), re.M)[1].split()
+
+
+def test_lint_regions_cover_every_region_with_a_skipped_rule():
+    from patchcompliance import constants as c
+
+    assert set(c.PATCH_RULE_UNSUPPORTED_REGIONS) | set(c.MANAGED_BY_SSM_RULE_UNSUPPORTED_REGIONS) <= set(REGIONS)
 
 
 @pytest.mark.parametrize("name", ["central_text", "member_text"])

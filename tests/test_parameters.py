@@ -284,8 +284,13 @@ BAD = [
     ("central", {"CreateConfigAggregator": "organization"}, "CreateConfigAggregator", "must be ORGANIZATION"),
     (
         "central",
-        {"CreateConfigAggregator": "ACCOUNTS", "PermissionModel": "SERVICE_MANAGED", "AccountIds": "",
-         "OrganizationalUnitIds": "ou-ab12-abcdefgh", "OrganizationId": "o-abcdefghij"},
+        {
+            "CreateConfigAggregator": "ACCOUNTS",
+            "PermissionModel": "SERVICE_MANAGED",
+            "AccountIds": "",
+            "OrganizationalUnitIds": "ou-ab12-abcdefgh",
+            "OrganizationId": "o-abcdefghij",
+        },
         "AccountAggregatorHasAccounts",
         "CreateConfigAggregator ACCOUNTS aggregates AccountIds",
     ),  # fmt: skip

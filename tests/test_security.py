@@ -34,6 +34,8 @@ FUNCTIONS = (
     "EC2TaggingFunction",
     "ConfigExportFunction",
     "InventoryPartitionsFunction",
+    "DigestFunction",
+    "HistoryFunction",
 )
 EXPECTED_SKIPS = {
     "CKV_AWS_18": {"AccessLogBucket"},  # the access-log bucket does not log to itself
@@ -45,11 +47,19 @@ EXPECTED_SKIPS = {
         "EC2TaggingDeadLetterQueue",
         "ConfigExportDeadLetterQueue",
         "InventoryPartitionsDeadLetterQueue",
+        "DigestDeadLetterQueue",
+        "HistoryDeadLetterQueue",
     },
     "CKV_AWS_115": set(FUNCTIONS),
     "CKV_AWS_117": set(FUNCTIONS),
     "CKV_AWS_158": {f"{name}LogGroup" for name in FUNCTIONS},
-    "CKV_AWS_173": {"PartitioningFunction", "ConfigExportFunction", "InventoryPartitionsFunction"},
+    "CKV_AWS_173": {
+        "PartitioningFunction",
+        "ConfigExportFunction",
+        "InventoryPartitionsFunction",
+        "DigestFunction",
+        "HistoryFunction",
+    },
 }
 
 # Trust policies name aws:SourceAccount/aws:SourceArn unless the service has no such guard for the role.
@@ -467,6 +477,8 @@ def test_every_template_has_what_the_checks_look_at(central, member):
         "AthenaViewsFunction",
         "ConfigExportFunction",
         "InventoryPartitionsFunction",
+        "DigestFunction",
+        "HistoryFunction",
     }
     assert set(async_functions(member)) == {"EC2TaggingFunction"}
     assert resources(central, CUSTOM_RESOURCE.pattern) and resources(member, CUSTOM_RESOURCE.pattern)

@@ -1,12 +1,13 @@
-"""QuickSight: Athena data source, two datasets, daily SPICE refresh, analysis and published dashboard.
+"""QuickSight: Athena data source, datasets, daily SPICE refresh, analysis and published dashboard.
 
 Everything sits behind the condition QuickSightEnabled (a principal name is given and the region has the
 QuickSight resource types), so a stack deployed without a QuickSight principal has no QuickSight resource.
 The data source queries Athena as its own role (`role.py`); the principal owns every QuickSight resource.
 
 Modules: `names` (logical IDs, outputs, action sets), `parameters` (parameters, conditions, principal),
-`role`, `datasets` (data source, datasets, refresh schedules), `visuals` (generic Definition builders),
-`dashboard` (sheets, calculated fields, analysis, dashboard, outputs).
+`role`, `datasets` (data source, datasets, refresh schedules), `visuals` and `controls` (generic Definition
+builders: visuals; filters, controls, layouts), `trends` (sheet "Trends and SLA"), `dashboard` (the other
+sheets, calculated fields, analysis, dashboard, outputs).
 """
 
 from __future__ import annotations

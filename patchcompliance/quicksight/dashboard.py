@@ -1,7 +1,8 @@
-"""The patch compliance analysis and its published dashboard: calculated fields, two sheets, outputs.
+"""The patch compliance analysis and its published dashboard: calculated fields, three sheets, outputs.
 
 Sheet `mic` ("Managed Instance Compliance") reads dataset "Patch Compliance by Tag", sheet `pc` ("Patch
-Compliance") reads "Patch Compliance Data Set". Visual, filter and control IDs are fixed, so the Definition is
+Compliance") reads "Patch Compliance Data Set", sheet `trend` ("Trends and SLA", module `trends`) reads
+"Compliance Trend", "Patch SLA" and "Patch CVEs". Visual, filter and control IDs are fixed, so the Definition is
 deterministic; every column a visual, filter or action uses is a column of its dataset (tests/quicksight).
 """
 
@@ -10,10 +11,11 @@ from __future__ import annotations
 from troposphere import AccountId, GetAtt, Output, Sub, Template
 from troposphere import quicksight as qs
 
-from . import names
+from . import names, trends
+from .controls import canvas, category_filter, controls_layout, dropdown, grid
 from .datasets import BY_TAG_SPEC, DATASETS, PATCH_SPEC, STACK
 from .parameters import ENABLED, owner_permissions
-from .visuals import DistinctCount, bar_chart, canvas, category_filter, donut, dropdown, grid, kpi
+from .visuals import DistinctCount, bar_chart, donut, kpi
 
 # Values the views emit (patchcompliance/sql): Config compliance types (managed_status,
 # patch_compliance_status), SSM item status, instance_compliance.compliance_state, normalised patch_state.
@@ -21,14 +23,17 @@ COMPLIANT = "COMPLIANT"
 NON_COMPLIANT = "NON_COMPLIANT"
 TERMINATED = "TERMINATED"
 MISSING = "MISSING"
+# compliance_state values the compliance rate leaves out, as compliance_trend.percent_compliant does
+NOT_COUNTED = (TERMINATED, "STOPPED", "EXEMPT")
 
 INSTANCE = "instance_id"
 INSTANCES = DistinctCount(INSTANCE, "instances")  # the measure of every chart
 DASHBOARD_ID = f"{STACK}-patch-compliance"
 
 # Analysis-level calculated fields: (dataset identifier, name, expression).
-# Compliance rate: COMPLIANT instances among all instances that still exist (compliance_state of
-# instance_compliance; stopped, unmanaged and unscanned instances count as not compliant).
+# Compliance rate: COMPLIANT instances among the instances that are neither terminated, stopped nor exempt
+# (compliance_state of instance_compliance; unmanaged, stale and unscanned instances count as not compliant),
+# the same ratio as the latest day of the trend on sheet "Trends and SLA".
 # Patch non-compliant (row level): the instance's patch data is non-compliant whatever its state (SSM patch
 # summary counts or the Config patch rule), so "non-compliant instances by state" can show stopped ones too
 # (compliance_state reports those as STOPPED); terminated instances are left out.
@@ -39,7 +44,9 @@ CALCULATED_FIELDS = (
         PATCH_SPEC.identifier,
         COMPLIANCE_RATE,
         f"distinct_countIf({{{INSTANCE}}}, {{compliance_state}} = '{COMPLIANT}')"
-        f" / distinct_countIf({{{INSTANCE}}}, {{compliance_state}} <> '{TERMINATED}')",
+        f" / distinct_countIf({{{INSTANCE}}}, "
+        + " AND ".join(f"{{compliance_state}} <> '{state}'" for state in NOT_COUNTED)
+        + ")",
     ),
     (
         PATCH_SPEC.identifier,
@@ -103,13 +110,7 @@ def _managed_instance_sheet() -> tuple[qs.SheetDefinition, list[qs.FilterGroup]]
         Description="EC2 instances recorded by AWS Config and whether Systems Manager manages them.",
         Visuals=visuals,
         FilterControls=[dropdown("mic-tag-key-control", "mic-tag-key", "Tag key")],
-        SheetControlLayouts=[
-            qs.SheetControlLayout(
-                Configuration=qs.SheetControlLayoutConfiguration(
-                    GridLayout=grid([(1, [("mic-tag-key-control", 6)])], element_type="FILTER_CONTROL")
-                )
-            )
-        ],
+        SheetControlLayouts=[controls_layout([(1, [("mic-tag-key-control", 6)])])],
         Layouts=[
             _layout(
                 [
@@ -148,7 +149,7 @@ def _patch_compliance_sheet() -> tuple[qs.SheetDefinition, list[qs.FilterGroup]]
             "Patch compliance rate",
             ds,
             COMPLIANCE_RATE,
-            subtitle="Compliant instances among all instances not terminated",
+            subtitle="Compliant instances among the instances neither terminated, stopped nor exempt",
         ),
         *(donut(visual_id, title, ds, column, INSTANCES) for visual_id, title, column in donuts),
         bar_chart(
@@ -197,6 +198,7 @@ def definition_parts(datasets: dict[str, GetAtt]) -> dict[str, object]:
     """Keyword arguments shared by the analysis and dashboard Definitions (`datasets`: identifier -> ARN)."""
     mic_sheet, mic_filters = _managed_instance_sheet()
     pc_sheet, pc_filters = _patch_compliance_sheet()
+    trend_sheet, trend_filters = trends.trends_sheet()
     return {
         "DataSetIdentifierDeclarations": [
             qs.DataSetIdentifierDeclaration(Identifier=identifier, DataSetArn=arn)
@@ -204,10 +206,10 @@ def definition_parts(datasets: dict[str, GetAtt]) -> dict[str, object]:
         ],
         "CalculatedFields": [
             qs.CalculatedField(DataSetIdentifier=dataset, Name=name, Expression=expression)
-            for dataset, name, expression in CALCULATED_FIELDS
+            for dataset, name, expression in CALCULATED_FIELDS + trends.CALCULATED_FIELDS
         ],
-        "Sheets": [mic_sheet, pc_sheet],
-        "FilterGroups": mic_filters + pc_filters,
+        "Sheets": [mic_sheet, pc_sheet, trend_sheet],
+        "FilterGroups": mic_filters + pc_filters + trend_filters,
         "AnalysisDefaults": qs.AnalysisDefaults(
             DefaultNewSheetConfiguration=qs.DefaultNewSheetConfiguration(
                 SheetContentType="INTERACTIVE",

@@ -1,4 +1,4 @@
-"""The Athena data source, the two datasets (declared as data) and their daily SPICE refresh schedules.
+"""The Athena data source, the datasets (declared as data) and their daily SPICE refresh schedules.
 
 Every dataset column is an output column of its Athena view (docs/DESIGN.md, "Views"); tests/quicksight checks
 the columns against the SQL.
@@ -58,7 +58,7 @@ class DataSetSpec:
         return Sub(f"{STACK}-{self.identifier}")
 
 
-STR, INT, DATE = "STRING", "INTEGER", "DATETIME"
+STR, INT, DEC, DATE, BOOL = "STRING", "INTEGER", "DECIMAL", "DATETIME", "BOOLEAN"
 
 INSTANCE_COMPLIANCE = Source(
     "instance-compliance",
@@ -82,6 +82,13 @@ INSTANCE_COMPLIANCE = Source(
         ("installed_count", INT),
         ("critical_noncompliant_count", INT),
         ("security_noncompliant_count", INT),
+        ("installed_rejected_count", INT),
+        ("available_security_update_count", INT),
+        ("kernel_version", STR),
+        ("data_age_days", INT),
+        ("stale_reason", STR),
+        ("exempt_until", DATE),
+        ("exemption_expired", BOOL),
         ("compliance_state", STR),
     ),
 )
@@ -134,6 +141,72 @@ INSTANCE_TAGS = Source(
     key_prefix="tag_",
 )
 
+PATCH_AGE = Source(
+    "patch-age",
+    "patch_age",
+    (
+        ("account_id", STR),
+        ("region", STR),
+        ("instance_id", STR),
+        ("patch_id", STR),
+        ("title", STR),
+        ("classification", STR),
+        ("severity", STR),
+        ("patch_state", STR),
+        ("first_seen_missing", DATE),
+        ("age_days", INT),
+        ("sla_days", INT),
+        ("sla_due", DATE),
+        ("sla_state", STR),
+    ),
+)
+COMPLIANCE_TREND = Source(
+    "compliance-trend",
+    "compliance_trend",
+    (
+        ("day", DATE),
+        ("account_id", STR),
+        ("region", STR),
+        ("nodes_total", INT),
+        ("nodes_compliant", INT),
+        ("nodes_non_compliant", INT),
+        ("nodes_stale", INT),
+        ("nodes_exempt", INT),
+        ("nodes_unmanaged", INT),
+        ("nodes_no_patch_data", INT),
+        ("nodes_stopped", INT),
+        ("percent_compliant", DEC),
+        ("missing_patches", INT),
+        ("sla_breaches", INT),
+        ("new_non_compliant", INT),
+        ("resolved_non_compliant", INT),
+        ("mttr_days_30d", DEC),
+    ),
+)
+PATCH_CVES = Source(
+    "patch-cves",
+    "patch_cves",
+    (
+        ("cve_id", STR),
+        ("account_id", STR),
+        ("region", STR),
+        ("instance_id", STR),
+        ("patch_id", STR),
+        ("title", STR),
+        ("severity", STR),
+        ("patch_state", STR),
+        ("installed_time", DATE),
+        ("first_seen_missing", DATE),
+    ),
+)
+# Right side of a join that names each node: the per-patch views carry node IDs only.
+INSTANCE_NAME = Source(
+    "instance",
+    "instance_compliance",
+    (("account_id", STR), ("region", STR), ("instance_id", STR), ("instance_name", STR), ("platform_name", STR)),
+    key_prefix="node_",
+)
+
 PATCH_SPEC = DataSetSpec(
     names.PATCH_DATASET,
     "patch-compliance",
@@ -148,7 +221,16 @@ BY_TAG_SPEC = DataSetSpec(
     (CONFIGMIC, CONFIGPC, INSTANCE_TAGS),
     names.BY_TAG_DATASET_REFRESH,
 )
-DATASETS = (PATCH_SPEC, BY_TAG_SPEC)
+SLA_SPEC = DataSetSpec(
+    names.SLA_DATASET, "patch-sla", "Patch SLA", (PATCH_AGE, INSTANCE_NAME), names.SLA_DATASET_REFRESH
+)
+TREND_SPEC = DataSetSpec(
+    names.TREND_DATASET, "compliance-trend", "Compliance Trend", (COMPLIANCE_TREND,), names.TREND_DATASET_REFRESH
+)
+CVES_SPEC = DataSetSpec(
+    names.CVES_DATASET, "patch-cves", "Patch CVEs", (PATCH_CVES, INSTANCE_NAME), names.CVES_DATASET_REFRESH
+)
+DATASETS = (PATCH_SPEC, BY_TAG_SPEC, SLA_SPEC, TREND_SPEC, CVES_SPEC)
 
 
 class _DataSet(qs.DataSet):

@@ -40,7 +40,7 @@ IDENTITY_REGION = Spec(
 )  # fmt: skip
 REFRESH_TIME = Spec(
     "QuickSightRefreshTime", GROUP, f"Daily refresh time (HH:MM {REFRESH_TIME_ZONE})",
-    f"Daily SPICE refresh of both datasets, HH:MM {REFRESH_TIME_ZONE}.",
+    f"Daily SPICE refresh of every dataset, HH:MM {REFRESH_TIME_ZONE}.",
     default="06:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", constraint="HH:MM, 24-hour clock",
 )  # fmt: skip
 IMPORT_MODE = Spec(

@@ -1,4 +1,5 @@
-"""Builders for a QuickSight analysis/dashboard Definition: charts, filters, controls and grid layouts.
+"""Builders for the visuals of a QuickSight analysis/dashboard Definition (filters, controls and layouts:
+`controls`).
 
 Generic: each builder is given its dataset identifier, columns and element IDs. Field IDs are derived from the
 visual ID and the column (`<visual>-<column with - for _>`), so sorts, drill-downs and actions can name them.
@@ -7,11 +8,9 @@ visual ID and the column (`<visual>-<column with - for _>`), so sorts, drill-dow
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from troposphere import quicksight as qs
-
-GRID_COLUMNS = 36  # width of the QuickSight grid layout
-CANVAS_WIDTH = "1600px"
 
 
 @dataclass(frozen=True)
@@ -20,6 +19,19 @@ class DistinctCount:
 
     column: str
     name: str
+    aggregation: ClassVar[str] = "DISTINCT_COUNT"
+
+
+@dataclass(frozen=True)
+class Count:
+    """The measure of a chart: the number of rows where `column` is not null; its field ID ends in `name`."""
+
+    column: str
+    name: str
+    aggregation: ClassVar[str] = "COUNT"
+
+
+Measure = DistinctCount | Count
 
 
 def column(dataset: str, name: str) -> qs.ColumnIdentifier:
@@ -37,26 +49,42 @@ def _dimension(visual_id: str, dataset: str, name: str, hierarchy_id: str | None
     return qs.DimensionField(CategoricalDimensionField=field)
 
 
-def _count(visual_id: str, dataset: str, measure: DistinctCount) -> qs.MeasureField:
+def _count(visual_id: str, dataset: str, measure: Measure) -> qs.MeasureField:
     return qs.MeasureField(
         CategoricalMeasureField=qs.CategoricalMeasureField(
             FieldId=field_id(visual_id, measure.name),
             Column=column(dataset, measure.column),
-            AggregationFunction="DISTINCT_COUNT",
+            AggregationFunction=measure.aggregation,
         )
     )
 
 
-def _sort_descending(visual_id: str, measure: DistinctCount) -> list[qs.FieldSortOptions]:
-    return [qs.FieldSortOptions(FieldSort=qs.FieldSort(FieldId=field_id(visual_id, measure.name), Direction="DESC"))]
+def _sort(visual_id: str, name: str, direction: str = "DESC") -> list[qs.FieldSortOptions]:
+    return [qs.FieldSortOptions(FieldSort=qs.FieldSort(FieldId=field_id(visual_id, name), Direction=direction))]
+
+
+def _percent() -> qs.NumberFormatConfiguration:
+    """A ratio (0 to 1) shown as a percentage with one decimal."""
+    return qs.NumberFormatConfiguration(
+        FormatConfiguration=qs.NumericFormatConfiguration(
+            PercentageDisplayFormatConfiguration=qs.PercentageDisplayFormatConfiguration(
+                DecimalPlacesConfiguration=qs.DecimalPlacesConfiguration(DecimalPlaces=1)
+            )
+        )
+    )
 
 
 def _title(text: str) -> qs.VisualTitleLabelOptions:
     return qs.VisualTitleLabelOptions(Visibility="VISIBLE", FormatText=qs.ShortFormatText(PlainText=text))
 
 
-def _filter_action(visual_id: str, columns: list[str]) -> qs.VisualCustomAction:
-    """Clicking a data point filters the other visuals of the same sheet on the clicked values."""
+def _filter_action(visual_id: str, columns: list[str], targets: list[str] | None = None) -> qs.VisualCustomAction:
+    """Clicking a data point filters the other visuals of the same sheet (`targets`: only those) on the clicked
+    values."""
+    if targets:
+        same_sheet = qs.SameSheetTargetVisualConfiguration(TargetVisuals=targets)
+    else:
+        same_sheet = qs.SameSheetTargetVisualConfiguration(TargetVisualOptions="ALL_VISUALS")
     return qs.VisualCustomAction(
         CustomActionId=f"{visual_id}-filter",
         Name="Filter this sheet",
@@ -69,9 +97,7 @@ def _filter_action(visual_id: str, columns: list[str]) -> qs.VisualCustomAction:
                         SelectedFields=[field_id(visual_id, name) for name in columns]
                     ),
                     TargetVisualsConfiguration=qs.FilterOperationTargetVisualsConfiguration(
-                        SameSheetTargetVisualConfiguration=qs.SameSheetTargetVisualConfiguration(
-                            TargetVisualOptions="ALL_VISUALS"
-                        )
+                        SameSheetTargetVisualConfiguration=same_sheet
                     ),
                 )
             )
@@ -85,15 +111,17 @@ def bar_chart(
     title: str,
     dataset: str,
     category: list[str],
-    measure: DistinctCount,
+    measure: Measure,
     *,
     color: str | None = None,
     horizontal: bool = False,
     drill_down: bool = False,
     limit: int | None = None,
     filter_action: bool = False,
+    filter_targets: list[str] | None = None,
 ) -> qs.Visual:
-    """`measure` by `category`, stacked by `color`; several categories + drill_down: a drill-down."""
+    """`measure` by `category`, stacked by `color`; several categories + drill_down: a drill-down. With
+    filter_action, a click filters the sheet's other visuals (`filter_targets`: only those)."""
     hierarchy_id = f"{visual_id}-drill-down" if drill_down else None
     wells = qs.BarChartAggregatedFieldWells(
         Category=[_dimension(visual_id, dataset, name, hierarchy_id) for name in category],
@@ -101,7 +129,7 @@ def bar_chart(
     )
     if color:
         wells.Colors = [_dimension(visual_id, dataset, color)]
-    sort = qs.BarChartSortConfiguration(CategorySort=_sort_descending(visual_id, measure))
+    sort = qs.BarChartSortConfiguration(CategorySort=_sort(visual_id, measure.name))
     if limit:
         sort.CategoryItemsLimit = qs.ItemsLimitConfiguration(ItemsLimit=limit, OtherCategories="EXCLUDE")
     visual = qs.BarChartVisual(
@@ -125,13 +153,11 @@ def bar_chart(
             )
         ]
     if filter_action:
-        visual.Actions = [_filter_action(visual_id, category + ([color] if color else []))]
+        visual.Actions = [_filter_action(visual_id, category + ([color] if color else []), filter_targets)]
     return qs.Visual(BarChartVisual=visual)
 
 
-def donut(
-    visual_id: str, title: str, dataset: str, category: str, measure: DistinctCount, *, limit: int = 20
-) -> qs.Visual:
+def donut(visual_id: str, title: str, dataset: str, category: str, measure: Measure, *, limit: int = 20) -> qs.Visual:
     """Donut of `measure` by `category` (largest `limit` slices, the rest as "Other"); a click filters the sheet."""
     return qs.Visual(
         PieChartVisual=qs.PieChartVisual(
@@ -149,7 +175,7 @@ def donut(
                     DonutCenterOptions=qs.DonutCenterOptions(LabelVisibility="VISIBLE"),
                 ),
                 SortConfiguration=qs.PieChartSortConfiguration(
-                    CategorySort=_sort_descending(visual_id, measure),
+                    CategorySort=_sort(visual_id, measure.name),
                     CategoryItemsLimit=qs.ItemsLimitConfiguration(ItemsLimit=limit, OtherCategories="INCLUDE"),
                 ),
                 Legend=qs.LegendOptions(Visibility="VISIBLE"),
@@ -161,9 +187,6 @@ def donut(
 
 def kpi(visual_id: str, title: str, dataset: str, value: str, *, subtitle: str) -> qs.Visual:
     """KPI of an (already aggregated) calculated field `value`, shown as a percentage."""
-    percentage = qs.PercentageDisplayFormatConfiguration(
-        DecimalPlacesConfiguration=qs.DecimalPlacesConfiguration(DecimalPlaces=1)
-    )
     return qs.Visual(
         KPIVisual=qs.KPIVisual(
             VisualId=visual_id,
@@ -178,11 +201,7 @@ def kpi(visual_id: str, title: str, dataset: str, value: str, *, subtitle: str) 
                             NumericalMeasureField=qs.NumericalMeasureField(
                                 FieldId=field_id(visual_id, value),
                                 Column=column(dataset, value),
-                                FormatConfiguration=qs.NumberFormatConfiguration(
-                                    FormatConfiguration=qs.NumericFormatConfiguration(
-                                        PercentageDisplayFormatConfiguration=percentage
-                                    )
-                                ),
+                                FormatConfiguration=_percent(),
                             )
                         )
                     ]
@@ -193,91 +212,65 @@ def kpi(visual_id: str, title: str, dataset: str, value: str, *, subtitle: str) 
     )
 
 
-# ---------------------------------------------------------------- filters, controls, layout
-def _scope(sheet_id: str, visual_ids: list[str] | None) -> qs.FilterScopeConfiguration:
-    scoping = qs.SheetVisualScopingConfiguration(SheetId=sheet_id, Scope="ALL_VISUALS")
-    if visual_ids:
-        scoping = qs.SheetVisualScopingConfiguration(SheetId=sheet_id, Scope="SELECTED_VISUALS", VisualIds=visual_ids)
-    return qs.FilterScopeConfiguration(
-        SelectedSheets=qs.SelectedSheetsFilterScopeConfiguration(SheetVisualScopingConfigurations=[scoping])
-    )
-
-
-def category_filter(
-    filter_id: str,
+def line_chart(
+    visual_id: str,
+    title: str,
     dataset: str,
-    name: str,
-    values: list[str] | None,
-    sheet_id: str,
-    visual_ids: list[str] | None,
-) -> qs.FilterGroup:
-    """Keep rows whose column `name` is one of `values` (None: all values, for a filter driven by a control),
-    on the visuals `visual_ids` of the sheet (None: all of them)."""
-    if values is None:
-        config = qs.FilterListConfiguration(
-            MatchOperator="CONTAINS", SelectAllOptions="FILTER_ALL_VALUES", NullOption="ALL_VALUES"
-        )
-    else:
-        config = qs.FilterListConfiguration(
-            MatchOperator="CONTAINS", CategoryValues=values, NullOption="NON_NULLS_ONLY"
-        )
-    return qs.FilterGroup(
-        FilterGroupId=f"{filter_id}-group",
-        CrossDataset="SINGLE_DATASET",
-        Status="ENABLED",
-        Filters=[
-            qs.Filter(
-                CategoryFilter=qs.CategoryFilter(
-                    FilterId=filter_id,
-                    Column=column(dataset, name),
-                    Configuration=qs.CategoryFilterConfiguration(FilterListConfiguration=config),
+    date: str,
+    value: str,
+    *,
+    granularity: str = "DAY",
+    color: str | None = None,
+    percent: bool = False,
+) -> qs.Visual:
+    """Line of the (already aggregated) calculated field `value` over the date column `date` at `granularity`,
+    one line per value of `color`; `percent`: `value` is a ratio shown as a percentage."""
+    measure = qs.NumericalMeasureField(FieldId=field_id(visual_id, value), Column=column(dataset, value))
+    if percent:
+        measure.FormatConfiguration = _percent()
+    wells = qs.LineChartAggregatedFieldWells(
+        Category=[
+            qs.DimensionField(
+                DateDimensionField=qs.DateDimensionField(
+                    FieldId=field_id(visual_id, date), Column=column(dataset, date), DateGranularity=granularity
                 )
             )
         ],
-        ScopeConfiguration=_scope(sheet_id, visual_ids),
+        Values=[qs.MeasureField(NumericalMeasureField=measure)],
     )
-
-
-def dropdown(control_id: str, filter_id: str, title: str) -> qs.FilterControl:
-    return qs.FilterControl(
-        Dropdown=qs.FilterDropDownControl(
-            FilterControlId=control_id,
-            SourceFilterId=filter_id,
-            Title=title,
-            Type="SINGLE_SELECT",
-            DisplayOptions=qs.DropDownControlDisplayOptions(
-                SelectAllOptions=qs.ListControlSelectAllOptions(Visibility="VISIBLE")
+    if color:
+        wells.Colors = [_dimension(visual_id, dataset, color)]
+    return qs.Visual(
+        LineChartVisual=qs.LineChartVisual(
+            VisualId=visual_id,
+            Title=_title(title),
+            ChartConfiguration=qs.LineChartConfiguration(
+                FieldWells=qs.LineChartFieldWells(LineChartAggregatedFieldWells=wells),
+                Type="LINE",
+                SortConfiguration=qs.LineChartSortConfiguration(CategorySort=_sort(visual_id, date, "ASC")),
+                Legend=qs.LegendOptions(Visibility="VISIBLE" if color else "HIDDEN"),
             ),
         )
     )
 
 
-def canvas() -> qs.GridLayoutCanvasSizeOptions:
-    return qs.GridLayoutCanvasSizeOptions(
-        ScreenCanvasSizeOptions=qs.GridLayoutScreenCanvasSizeOptions(
-            ResizeOption="FIXED", OptimizedViewPortWidth=CANVAS_WIDTH
+def table(visual_id: str, title: str, dataset: str, columns: list[str], *, sort: tuple[str, str]) -> qs.Visual:
+    """Table of the rows themselves (no aggregation), one column per name in `columns`, sorted by
+    `sort` = (column, "ASC" | "DESC")."""
+    return qs.Visual(
+        TableVisual=qs.TableVisual(
+            VisualId=visual_id,
+            Title=_title(title),
+            ChartConfiguration=qs.TableConfiguration(
+                FieldWells=qs.TableFieldWells(
+                    TableUnaggregatedFieldWells=qs.TableUnaggregatedFieldWells(
+                        Values=[
+                            qs.UnaggregatedField(FieldId=field_id(visual_id, name), Column=column(dataset, name))
+                            for name in columns
+                        ]
+                    )
+                ),
+                SortConfiguration=qs.TableSortConfiguration(RowSort=_sort(visual_id, *sort)),
+            ),
         )
     )
-
-
-def grid(rows: list[tuple[int, list[tuple[str, int]]]], element_type: str = "VISUAL") -> qs.GridLayoutConfiguration:
-    """Rows of (height, [(element id, width), ...]) on the grid, laid out top to bottom."""
-    elements, row_index = [], 0
-    for height, cells in rows:
-        column_index = 0
-        for element_id, width in cells:
-            elements.append(
-                qs.GridLayoutElement(
-                    ElementId=element_id,
-                    ElementType=element_type,
-                    ColumnIndex=column_index,
-                    ColumnSpan=width,
-                    RowIndex=row_index,
-                    RowSpan=height,
-                )
-            )
-            column_index += width
-        if column_index > GRID_COLUMNS:
-            raise ValueError(f"grid row wider than {GRID_COLUMNS} columns: {cells}")
-        row_index += height
-    return qs.GridLayoutConfiguration(Elements=elements, CanvasSizeOptions=canvas())

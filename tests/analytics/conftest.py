@@ -14,6 +14,13 @@ from patchcompliance.constants import VIEW_ORDER
 from tests.support import catalog
 from tests.support.engine import LocalAthena, open_engine
 from tests.support.fixtures import ACCOUNTS, Fixture, FixtureSpec, generate
+from tests.support.timeline_engine import TIMELINE_VIEWS, open_timeline
+
+# Policy parameters of short_window_engine (the defaults are the central parameters' defaults).
+SHORT_WINDOW = {
+    "TrendDays": "5", "SlaCriticalDays": "3", "SlaImportantDays": "4", "SlaMediumDays": "5", "SlaLowDays": "2",
+    "SlaOtherDays": "1", "StaleAfterDays": "8", "ExemptionTagKey": "ops/patch exempt",
+}  # fmt: skip
 
 # An account x region with this many EC2 instances (about 900 managed nodes with a ~40 KB inventory item each)
 # delivers a snapshot file over Athena's 32 MB row limit.
@@ -63,5 +70,31 @@ def big_fixture_tree(tmp_path_factory) -> Fixture:
 @pytest.fixture(scope="session")
 def big_engine(big_fixture_tree, template, tmp_path_factory) -> LocalAthena:
     eng = open_engine(big_fixture_tree, template, tmp_path_factory.mktemp("big-engine"), threads=2)
+    yield eng
+    eng.con.close()
+
+
+# ---------------------------------------------------------------- the multi-day fleet (tests/support/timeline.py)
+@pytest.fixture(scope="session")
+def timeline_engine(tmp_path_factory) -> LocalAthena:
+    """Today's inputs of the timeline fleet and the history before it, views with the default parameters."""
+    eng = open_timeline(tmp_path_factory.mktemp("timeline"), workdir=tmp_path_factory.mktemp("timeline-engine"))
+    yield eng
+    eng.con.close()
+
+
+@pytest.fixture(scope="session")
+def timeline_rows(timeline_engine) -> dict[str, tuple[list[str], list[tuple]]]:
+    return {name: timeline_engine.query(f'SELECT * FROM "{name}"', trino=False) for name in TIMELINE_VIEWS}
+
+
+@pytest.fixture(scope="session")
+def short_window_engine(tmp_path_factory) -> LocalAthena:
+    """The same fleet with other policy parameters: a short trend window and SLAs, so compliance_trend reads only
+    part of the history (runs that began earlier count from its first day), a stale threshold of 8 days and an
+    exemption tag key with a space and a slash."""
+    eng = open_timeline(
+        tmp_path_factory.mktemp("timeline-short"), values=SHORT_WINDOW, workdir=tmp_path_factory.mktemp("short-engine")
+    )
     yield eng
     eng.con.close()

@@ -109,17 +109,17 @@ MUTATIONS = {
     ),
     "instance_compliance/unevaluated-counts-as-managed": (
         "instance_compliance",
-        "OR (coalesce(n.managed_status, '') <> 'COMPLIANT' AND i.resourceid IS NULL)",
+        "OR (coalesce(managed_status, '') <> 'COMPLIANT' AND info_node IS NULL)",
         "",
     ),
     "instance_compliance/stopped-not-kept": (
         "instance_compliance",
-        "WHEN n.instance_state IN ('stopped', 'stopping') THEN 'STOPPED'",
+        "WHEN instance_state IN ('stopped', 'stopping') THEN 'STOPPED'",
         "",
     ),
     "instance_compliance/pending-reboot-ignored": (
         "instance_compliance",
-        [" OR s.installedpendingrebootcount > 0", " AND s.installedpendingrebootcount = 0"],
+        ["            OR installedpendingrebootcount > 0\n", " AND installedpendingrebootcount = 0"],
         ["", ""],
     ),
     "instance_compliance/hybrid-nodes-unmanaged": (
@@ -129,8 +129,9 @@ MUTATIONS = {
     ),
     "instance_compliance/patch-rule-overrides-counts": (
         "instance_compliance",
-        "WHEN s.missingcount > 0",
-        "WHEN p.patch_compliance_status = 'COMPLIANT' THEN 'COMPLIANT' WHEN s.missingcount > 0",
+        "        WHEN stale_reason IS NOT NULL THEN 'STALE'\n",
+        "        WHEN stale_reason IS NOT NULL THEN 'STALE'\n"
+        "        WHEN patch_compliance_status = 'COMPLIANT' THEN 'COMPLIANT'\n",
     ),
 }
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+import random
 import re
 
+import duckdb
 import pytest
 
-from patchcompliance.quicksight import dashboard, names
+from patchcompliance.quicksight import dashboard, names, trends
 from tests.support import quicksight as lib
 
 OWNERS = [names.ANALYSIS, names.DASHBOARD]
@@ -101,6 +104,9 @@ def test_field_ids_sorts_actions_and_hierarchies(template_dict, owner):
                 for operation in action["ActionOperations"]:
                     selected = operation["FilterOperation"]["SelectedFieldsConfiguration"]
                     assert set(selected.get("SelectedFields", [])) <= set(field_ids), (visual_id, selected)
+                    targets = operation["FilterOperation"]["TargetVisualsConfiguration"]
+                    same_sheet = targets["SameSheetTargetVisualConfiguration"].get("TargetVisuals", [])
+                    assert set(same_sheet) <= set(_visuals(sheet)) - {visual_id}, (visual_id, same_sheet)
             hierarchies = {h["ExplicitHierarchy"]["HierarchyId"]: h for h in body.get("ColumnHierarchies", [])}
             for field in fields:
                 if "HierarchyId" in field:
@@ -148,8 +154,8 @@ def test_filters_controls_and_layouts_point_to_existing_elements(template_dict, 
 def test_sheets_and_visuals_asked_for(template_dict):
     definition = _definition(template_dict, names.DASHBOARD)
     sheet_names = [sheet["Name"] for sheet in definition["Sheets"]]
-    assert sheet_names == ["Managed Instance Compliance", "Patch Compliance"]
-    mic, pc = (_visuals(sheet) for sheet in definition["Sheets"])
+    assert sheet_names == ["Managed Instance Compliance", "Patch Compliance", "Trends and SLA"]
+    mic, pc, _ = (_visuals(sheet) for sheet in definition["Sheets"])
 
     def categories(body):
         wells = next(iter(body["ChartConfiguration"]["FieldWells"].values()))
@@ -189,3 +195,207 @@ def test_dashboard_published_with_ad_hoc_filtering_and_same_definition_as_analys
     assert dashboard["DashboardPublishOptions"]["AdHocFilteringOption"]["AvailabilityStatus"] == "ENABLED"
     assert dashboard["Definition"] == analysis["Definition"]
     assert dashboard["LinkEntities"] == [{"Fn::GetAtt": [names.ANALYSIS, "Arn"]}]
+
+
+def _filters(definition: dict) -> dict[str, tuple[dict, dict]]:
+    """FilterId -> (its filter group, the CategoryFilter/... body)."""
+    return {
+        body["FilterId"]: (group, body)
+        for group in definition["FilterGroups"]
+        for flt in group["Filters"]
+        for body in flt.values()
+    }
+
+
+def _scoped_visuals(group: dict) -> dict[str, list[str]]:
+    scopes = group["ScopeConfiguration"]["SelectedSheets"]["SheetVisualScopingConfigurations"]
+    return {scope["SheetId"]: scope.get("VisualIds", ["*"]) for scope in scopes}
+
+
+def _wells(body: dict) -> dict:
+    return next(iter(body["ChartConfiguration"]["FieldWells"].values()))
+
+
+def _field_columns(fields: list[dict]) -> list[str]:
+    """Column names of well fields: DimensionField/MeasureField wrappers or UnaggregatedFields."""
+    return [(f if "Column" in f else next(iter(f.values())))["Column"]["ColumnName"] for f in fields]
+
+
+def _dataset_of(definition: dict, identifier: str) -> str:
+    """The logical ID of the dataset declared as `identifier`."""
+    (arn,) = [d["DataSetArn"] for d in definition["DataSetIdentifierDeclarations"] if d["Identifier"] == identifier]
+    return arn["Fn::GetAtt"][0]
+
+
+def test_trends_and_sla_sheet(template_dict):
+    """Percent compliant over days (weighted by node, with an account control), SLA breaches by account, the
+    oldest breaches first, and a CVE search over the patches of each CVE."""
+    definition = _definition(template_dict, names.DASHBOARD)
+    (sheet,) = [s for s in definition["Sheets"] if s["SheetId"] == trends.SHEET]
+    visuals = _visuals(sheet)
+    filters = _filters(definition)
+    datasets_of = {vid: _dataset_of(definition, _dataset_identifier(body)) for vid, body in visuals.items()}
+
+    line = visuals[trends.TREND_CHART]
+    (day,) = _wells(line)["Category"]
+    assert day["DateDimensionField"]["Column"]["ColumnName"] == "day"
+    assert day["DateDimensionField"]["DateGranularity"] == "DAY"
+    (value,) = _wells(line)["Values"]
+    assert value["NumericalMeasureField"]["Column"]["ColumnName"] == trends.PERCENT_COMPLIANT
+    assert datasets_of[trends.TREND_CHART] == names.TREND_DATASET
+    group, account = filters[trends.ACCOUNT_FILTER]
+    assert account["Column"]["ColumnName"] == "account_id"
+    assert _scoped_visuals(group) == {trends.SHEET: [trends.TREND_CHART]}
+
+    bar = visuals[trends.BREACHES_BY_ACCOUNT]
+    assert _field_columns(_wells(bar)["Category"]) == ["account_id"]
+    (count,) = _wells(bar)["Values"]
+    assert count["CategoricalMeasureField"]["AggregationFunction"] == "COUNT"  # one row per node and patch
+    (action,) = bar["Actions"]
+    target = action["ActionOperations"][0]["FilterOperation"]["TargetVisualsConfiguration"]
+    assert target["SameSheetTargetVisualConfiguration"]["TargetVisuals"] == [trends.OLDEST_BREACHES]
+
+    oldest = visuals[trends.OLDEST_BREACHES]
+    columns = _field_columns(_wells(oldest)["Values"])
+    assert {"account_id", "instance_id", "patch_id", "age_days", "sla_due"} <= set(columns)
+    (sort,) = oldest["ChartConfiguration"]["SortConfiguration"]["RowSort"]
+    sorted_on = next(f for f in _wells(oldest)["Values"] if f["FieldId"] == sort["FieldSort"]["FieldId"])
+    assert (sorted_on["Column"]["ColumnName"], sort["FieldSort"]["Direction"]) == ("age_days", "DESC")
+    assert datasets_of[trends.OLDEST_BREACHES] == datasets_of[trends.BREACHES_BY_ACCOUNT] == names.SLA_DATASET
+    group, breached = filters[trends.BREACHED_FILTER]
+    assert breached["Column"]["ColumnName"] == "sla_state"
+    assert breached["Configuration"]["FilterListConfiguration"]["CategoryValues"] == [trends.BREACHED]
+    assert _scoped_visuals(group) == {trends.SHEET: [trends.BREACHES_BY_ACCOUNT, trends.OLDEST_BREACHES]}
+
+    cves = visuals[trends.CVE_TABLE]
+    assert "cve_id" in _field_columns(_wells(cves)["Values"])
+    assert datasets_of[trends.CVE_TABLE] == names.CVES_DATASET
+    group, search = filters[trends.CVE_FILTER]
+    assert search["Column"]["ColumnName"] == "cve_id"
+    assert search["Configuration"]["CustomFilterConfiguration"]["MatchOperator"] == "CONTAINS"
+    assert _scoped_visuals(group) == {trends.SHEET: [trends.CVE_TABLE]}
+    controls = {next(iter(c)): next(iter(c.values()))["SourceFilterId"] for c in sheet["FilterControls"]}
+    assert controls == {"Dropdown": trends.ACCOUNT_FILTER, "TextField": trends.CVE_FILTER}
+
+
+def _dataset_identifier(body: dict) -> str:
+    (identifier,) = {node["DataSetIdentifier"] for _, node in lib.walk(body) if "DataSetIdentifier" in node}
+    return identifier
+
+
+# compliance_trend's node counts by compliance_state; nodes_total is their sum (every state but TERMINATED).
+NODE_STATES = ("compliant", "non_compliant", "stale", "exempt", "unmanaged", "no_patch_data", "stopped")
+
+
+def _trend_rows() -> list[dict[str, int]]:
+    """Rows of node counts: all zero, only stopped or exempt nodes, one of each state alone, and random ones."""
+    rng = random.Random(11)
+    rows = [dict.fromkeys(NODE_STATES, 0), {**dict.fromkeys(NODE_STATES, 0), "stopped": 3, "exempt": 2}]
+    rows += [{**dict.fromkeys(NODE_STATES, 0), state: 1} for state in NODE_STATES]
+    rows += [{state: rng.choice([0, 1, 7, 250]) for state in NODE_STATES} for _ in range(40)]
+    return [{**{f"nodes_{k}": v for k, v in row.items()}, "nodes_total": sum(row.values())} for row in rows]
+
+
+def test_trend_percent_is_the_views_percent_compliant():
+    """On one account x region x day, the line's calculated field is the view's percent_compliant (its SQL
+    expression, run on DuckDB) divided by 100, and has no value where the view has none."""
+    rows = _trend_rows()
+    columns = list(rows[0])
+    values = ", ".join("(" + ", ".join(str(row[c]) for c in columns) + ")" for row in rows)
+    expression = lib.view_expression("compliance_trend", "percent_compliant").sql(dialect="duckdb")
+    query = f"SELECT {expression} FROM (VALUES {values}) AS c({', '.join(columns)})"
+    from_view = [value for (value,) in duckdb.connect().execute(query).fetchall()]
+    (calculated,) = [e for _, name, e in trends.CALCULATED_FIELDS if name == trends.PERCENT_COMPLIANT]
+    python = re.sub(r"sum\(\{(\w+)\}\)", r"row['\1']", calculated)
+    assert python != calculated and "{" not in python
+
+    def field(row):
+        try:
+            return eval(python, {}, {"row": row})  # noqa: S307 - the project's own expression, sum() of one row
+        except ZeroDivisionError:
+            return None
+
+    mismatches = [
+        (row, view, field(row))
+        for row, view in zip(rows, from_view, strict=True)
+        if (view is None) != (field(row) is None) or (view is not None and not math.isclose(view, 100 * field(row)))
+    ]
+    assert mismatches == []
+    # no value: all zero, stopped and exempt only, stopped alone, exempt alone
+    assert sum(view is None for view in from_view) == 4
+
+
+def test_compliance_rate_leaves_out_the_same_states_as_the_trend():
+    """The KPI on sheet "Patch Compliance" and the latest day of the trend divide by the same nodes."""
+    (rate,) = [e for _, name, e in dashboard.CALCULATED_FIELDS if name == dashboard.COMPLIANCE_RATE]
+    assert set(re.findall(r"<> '([A-Z_]+)'", rate.split(" / ")[1])) == {"TERMINATED", "STOPPED", "EXEMPT"}
+    (trend,) = [e for _, name, e in trends.CALCULATED_FIELDS if name == trends.PERCENT_COMPLIANT]
+    # nodes_total leaves out TERMINATED; the trend subtracts the other two
+    assert set(re.findall(r"- sum\(\{nodes_(\w+)\}\)", trend.split(" / ")[1])) == {"stopped", "exempt"}
+
+
+@pytest.mark.parametrize(
+    "view, values",
+    [
+        ("instance_compliance", [dashboard.COMPLIANT, *dashboard.NOT_COUNTED]),
+        ("patch_age", [trends.BREACHED]),
+    ],
+)
+def test_state_values_compared_with_are_emitted_by_the_view(view, values):
+    """The Definition compares compliance_state and sla_state with values the view's SQL writes as literals."""
+    sql = lib.view_sql_path(view).read_text(encoding="utf-8")
+    assert [v for v in values if f"'{v}'" not in sql] == []
+
+
+EXCLUSIVE = ("CategoryValues", "CategoryValue", "ParameterName", "SelectAllOptions")
+
+
+def _ambiguous_category_filters(definition: dict) -> list[tuple[str, list[str]]]:
+    """Category filters that set not exactly one of EXCLUSIVE, with what they set."""
+    out = []
+    for filter_id, (_, body) in _filters(definition).items():
+        ((_, config),) = body["Configuration"].items()
+        given = [key for key in EXCLUSIVE if key in config]
+        if len(given) != 1:
+            out.append((filter_id, given))
+    return out
+
+
+@pytest.mark.parametrize("owner", OWNERS)
+def test_category_filters_set_exactly_one_of_values_parameter_or_select_all(template_dict, owner):
+    """QuickSight refuses a category filter that sets more than one of CategoryValue(s), ParameterName and
+    SelectAllOptions (API error "Category Filter must define only one of ..."); none would filter nothing."""
+    assert _ambiguous_category_filters(_definition(template_dict, owner)) == []
+
+
+def test_ambiguous_category_filter_is_reported(template_dict):
+    """Guard for the test above: values next to select-all, and neither, are both caught."""
+    definition = _definition(template_dict, names.DASHBOARD)
+    filters = _filters(definition)
+    _, search = filters[trends.CVE_FILTER]
+    search["Configuration"]["CustomFilterConfiguration"]["CategoryValue"] = "CVE-2024-3094"
+    _, breached = filters[trends.BREACHED_FILTER]
+    del breached["Configuration"]["FilterListConfiguration"]["CategoryValues"]
+    assert sorted(_ambiguous_category_filters(definition)) == [
+        (trends.CVE_FILTER, ["CategoryValue", "SelectAllOptions"]),
+        (trends.BREACHED_FILTER, []),
+    ]
+
+
+@pytest.mark.parametrize("owner", OWNERS)
+def test_controls_match_their_filter_kind(template_dict, owner):
+    """A dropdown selects from a filter list (every value until one is chosen); a text field types the single
+    value of a custom filter (every row while empty)."""
+    definition = _definition(template_dict, owner)
+    filters = _filters(definition)
+    expected = {"Dropdown": "FilterListConfiguration", "TextField": "CustomFilterConfiguration"}
+    kinds = set()
+    for sheet in definition["Sheets"]:
+        for control in sheet.get("FilterControls", []):
+            ((kind, body),) = control.items()
+            _, source = filters[body["SourceFilterId"]]
+            ((config_kind, config),) = source["Configuration"].items()
+            assert config_kind == expected[kind], body["FilterControlId"]
+            assert config["SelectAllOptions"] == "FILTER_ALL_VALUES", body["FilterControlId"]
+            kinds.add(kind)
+    assert kinds == set(expected)

@@ -9,10 +9,15 @@ from pathlib import Path
 import pytest
 
 from patchcompliance.conditions import HAS_KMS
-from patchcompliance.quicksight import names
+from patchcompliance.quicksight import datasets, names
 from patchcompliance.quicksight import parameters as qsp
 from tests.support import quicksight as lib
 from tests.support.templates import CENTRAL_TEMPLATE, load_template
+
+# AWS::QuickSight::* resources: the data source, the datasets, the analysis and the dashboard, plus one refresh
+# schedule per dataset with SPICE.
+WITHOUT_REFRESH = 1 + len(datasets.DATASETS) + 2
+WITH_REFRESH = WITHOUT_REFRESH + len(datasets.DATASETS)
 
 
 def test_template_lints_clean(template_json):
@@ -50,7 +55,7 @@ def test_no_quicksight_in_unsupported_region_even_with_a_principal(template_dict
     values = {qsp.PRINCIPAL_NAME.name: "jane", "AWS::Region": "ap-northeast-3"}
     assert lib.resources_of_type(lib.prune_disabled(template_dict, values), "AWS::QuickSight::") == {}
     values["AWS::Region"] = "eu-west-1"
-    assert len(lib.resources_of_type(lib.prune_disabled(template_dict, values), "AWS::QuickSight::")) == 7
+    assert len(lib.resources_of_type(lib.prune_disabled(template_dict, values), "AWS::QuickSight::")) == WITH_REFRESH
 
 
 def test_enabled_condition_is_principal_given_and_region_supported(template_dict):
@@ -119,7 +124,8 @@ def test_refresh_schedules_only_with_spice(template_dict, mode, refresh):
     pruned = lib.prune_disabled(template_dict, values)
     schedules = lib.resources_of_type(pruned, "AWS::QuickSight::RefreshSchedule")
     assert bool(schedules) is refresh
-    assert len(lib.resources_of_type(pruned, "AWS::QuickSight::")) == (7 if refresh else 5)
+    assert len(lib.resources_of_type(pruned, "AWS::QuickSight::")) == (WITH_REFRESH if refresh else WITHOUT_REFRESH)
+    assert WITH_REFRESH == len(lib.QUICKSIGHT_RESOURCE_IDS) - 1  # every resource but the role
 
 
 def test_central_template_keeps_quicksight_conditional():

@@ -138,12 +138,23 @@ def test_enabled_condition_follows_the_principal(template_dict):
     assert not cfn.condition_true(template_dict, qsp.SPICE_ENABLED, {**spice, qsp.IMPORT_MODE.name: "DIRECT_QUERY"})
 
 
+REFRESH_OF = {
+    names.PATCH_DATASET: names.PATCH_DATASET_REFRESH,
+    names.BY_TAG_DATASET: names.BY_TAG_DATASET_REFRESH,
+    names.SLA_DATASET: names.SLA_DATASET_REFRESH,
+    names.TREND_DATASET: names.TREND_DATASET_REFRESH,
+    names.CVES_DATASET: names.CVES_DATASET_REFRESH,
+}
+
+
 def test_daily_refresh_of_each_dataset(template_dict):
     resources = template_dict["Resources"]
-    for refresh, spec in (
-        (names.PATCH_DATASET_REFRESH, datasets.PATCH_SPEC),
-        (names.BY_TAG_DATASET_REFRESH, datasets.BY_TAG_SPEC),
-    ):
+    assert {spec.logical_id: spec.refresh_id for spec in datasets.DATASETS} == REFRESH_OF
+    schedules = lib.resources_of_type(template_dict, "AWS::QuickSight::RefreshSchedule")
+    assert sorted(schedules) == sorted(REFRESH_OF.values())
+    for dataset, refresh in REFRESH_OF.items():
+        spec = next(spec for spec in datasets.DATASETS if spec.logical_id == dataset)
+        assert resources[refresh]["Condition"] == qsp.SPICE_ENABLED
         props = resources[refresh]["Properties"]
         assert resources[refresh]["DependsOn"] == [spec.logical_id]
         assert props["DataSetId"] == resources[spec.logical_id]["Properties"]["DataSetId"]

@@ -15,6 +15,8 @@ from typing import Any
 
 from patchcompliance import glue
 from patchcompliance.config_export import CONFIG_EXPORT_TABLE, add_config_export
+from patchcompliance.constants import ATHENA_BUCKET
+from patchcompliance.history import HISTORY_TABLES, add_history_tables
 
 from .templates import CENTRAL_TEMPLATE, ROOT, load_template
 
@@ -25,6 +27,9 @@ PSEUDO_PARAMETERS = {
     "AWS::StackName": "patch-compliance",
     "AWS::URLSuffix": "amazonaws.com",
 }
+
+# The name the engine gives the Athena results bucket (it holds the digest's expected_targets table).
+RESULTS_BUCKET = "local-athena-results"
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,7 @@ def build_glue_template() -> dict:
     database = glue.add_database(template, Ref(database_name))
     glue.add_config_table(template, database, config_bucket)
     glue.add_inventory_tables(template, database, datasync_bucket, prefix)
+    add_history_tables(template, database, config_bucket)
     add_config_export(  # the export table; the function's resources come along and are ignored
         template,
         bucket=config_bucket,
@@ -91,6 +97,7 @@ def template_with_glue_tables(prefer_committed: bool = True) -> tuple[dict, str]
         template = load_template(CENTRAL_TEMPLATE)
         resources = template.get("Resources", {})
         ours = [glue.ATHENA_TABLE, CONFIG_EXPORT_TABLE, *glue.INVENTORY_TABLE_IDS.values()]
+        ours += [t.logical_id for t in HISTORY_TABLES]
         if all(i in resources for i in ours):
             return template, str(CENTRAL_TEMPLATE.relative_to(ROOT))
     return build_glue_template(), "in-process (patchcompliance.glue)"
@@ -235,6 +242,8 @@ def bind_roles(
     for name in _refs(database_resource.get("Properties", {}).get("DatabaseInput", {}).get("Name")):
         values[name] = database
     values.setdefault(glue.ATHENA_DATABASE, database)
+    # Tables in the Athena results bucket (the digest's expected_targets): an empty local bucket of the engine.
+    values.setdefault(ATHENA_BUCKET, RESULTS_BUCKET)
     return values
 
 

@@ -38,6 +38,10 @@ What is emulated, and how (everything else is plain DuckDB, after sqlglot transl
   subquery (DuckDB's UNNEST takes one list). ``UNNEST(array_of_rows) AS t(r)`` binds ``r`` to the whole row in
   Athena (the Presto behaviour AWS's own Config queries rely on) and in DuckDB alike, so it is left alone.
   The session time zone is UTC, like Athena's, so ``CAST(from_iso8601_timestamp(x) AS timestamp)`` agrees.
+* **Today.** ``current_date`` (Athena: the UTC date the query runs) is :attr:`LocalAthena.today` when set, written
+  into every query as a date literal, so views that age data by days give the same rows on every run.
+  ``open_engine`` sets it to the fixture's last day. Views whose SQL holds ``${Parameter}`` placeholders are
+  created as the stack deploys them with the central parameters' defaults (``athena.deployed_view_sql``).
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from urllib.parse import quote
 
@@ -58,12 +63,14 @@ import sqlglot
 from sqlglot import exp
 
 from patchcompliance import glue
+from patchcompliance.athena import deployed_view_sql
 from patchcompliance.config_export import EXPORT_PARTITION_KEY, EXPORT_TABLE_NAME
 from patchcompliance.constants import VIEW_ORDER
-from patchcompliance.render import view_sql  # the SELECT exactly as the AthenaViews custom resource receives it
 
-from .catalog import TableDecl, bind_roles, glue_tables, template_with_glue_tables
+from . import history as parquet_tables
+from .catalog import RESULTS_BUCKET, TableDecl, bind_roles, glue_tables, template_with_glue_tables
 from .fixtures import Fixture
+from .policy import parameter_defaults
 
 MAX_LINE_BYTES = 32 * 1024 * 1024  # Athena: a row cannot exceed 32 MB
 # DuckDB's CSV reader fails on a line over max_line_size only while the line fits its buffer: a longer line is
@@ -205,12 +212,14 @@ class LocalAthena:
         self.buckets = {name: Path(path) for name, path in buckets.items()}
         self._own_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="local-athena-"))
+        self.buckets.setdefault(RESULTS_BUCKET, self.workdir / RESULTS_BUCKET)
         config = {"threads": threads} if threads else {}
         self.con = duckdb.connect(config=config)
         self.con.execute("SET TimeZone = 'UTC'")
         self.con.execute("SET enable_progress_bar = false")
         self.catalog_partitions: dict[str, list[Partition]] = {name: [] for name in self.tables}
         self.pruning_log: list[dict] = []
+        self.today: date | None = None  # current_date of every query; None: the real date
         self._built = False
 
     # ------------------------------------------------------------ S3 <-> local
@@ -346,11 +355,14 @@ class LocalAthena:
     def _build_table(self, name: str, decl: TableDecl, mirror: Path) -> None:
         keys = [k for k, _ in decl.partition_keys]
         files = self._mirror(name, keys, mirror)
-        parsed = [(col, parse_hive_type(htype)) for col, htype in decl.columns]
-        if decl.case_insensitive and any(not isinstance(t, str) for _, t in parsed):
-            raise NotImplementedError(f"{name}: complex columns in case-insensitive mode are not emulated")
-        mappings = {} if decl.case_insensitive else decl.mappings
-        sql = self._reader_sql(decl, parsed, keys, files) if files else self._empty_sql(parsed, keys, mappings)
+        if parquet_tables.is_parquet(decl):  # the history tables: tests/support/history.py
+            sql = parquet_tables.reader_sql(self.con, decl, keys, files)
+        else:
+            parsed = [(col, parse_hive_type(htype)) for col, htype in decl.columns]
+            if decl.case_insensitive and any(not isinstance(t, str) for _, t in parsed):
+                raise NotImplementedError(f"{name}: complex columns in case-insensitive mode are not emulated")
+            mappings = {} if decl.case_insensitive else decl.mappings
+            sql = self._reader_sql(decl, parsed, keys, files) if files else self._empty_sql(parsed, keys, mappings)
         self.con.execute(f"CREATE OR REPLACE VIEW {_ident(name)} AS {sql}")
         if keys:  # "<table>$partitions": the catalog's partitions (none for projected tables)
             rows = [] if decl.projected else self.catalog_partitions[name]
@@ -425,6 +437,9 @@ class LocalAthena:
         if not self._built:
             self.build()
         tree = sqlglot.parse_one(sql, read="trino")
+        if self.today is not None:
+            for node in list(tree.find_all(exp.CurrentDate)):
+                node.replace(exp.cast(exp.Literal.string(self.today.isoformat()), "DATE"))
         tree = _rewrite_unnest(tree)
         tree = self._prune_partitions(tree)
         return tree.sql(dialect="duckdb")
@@ -609,12 +624,13 @@ def open_engine(
     *,
     views: tuple[str, ...] = VIEW_ORDER,
     threads: int | None = None,
+    today: date | None = None,
 ) -> LocalAthena:
     """Engine over a fixture: tables from `template` (default: committed template, else built in-process),
     Config and SSM inventory partitions registered as the PartitioningFunction and InventoryPartitionsFunction
     would, the fixture's complete Config exports registered as the ConfigExportFunction does, views created in
     order (a view reading another, like configmic reading config_export_latest, needs that one in `views` too,
-    before it)."""
+    before it), with the parameters' defaults; current_date is `today` (default: the fixture's last day)."""
     if template is None:
         template, _ = template_with_glue_tables()
     spec = fixture.spec
@@ -632,6 +648,8 @@ def open_engine(
     for export_id, location in fixture.exports.partitions if fixture.exports else ():
         engine.register_partition(EXPORT_TABLE_NAME, {EXPORT_PARTITION_KEY: export_id}, location)
     engine.build()
+    engine.today = today or spec.end
+    defaults = parameter_defaults()
     for name in views:
-        engine.create_view(name, view_sql(name))
+        engine.create_view(name, deployed_view_sql(name, defaults))
     return engine

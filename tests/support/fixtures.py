@@ -52,7 +52,7 @@ from pathlib import Path
 
 from patchcompliance.config_export import EXPORT_PREFIX
 
-from . import export_data
+from . import export_data, policy
 
 ACCOUNTS = ("111122223333", "444455556666")
 REGIONS = ("eu-west-1", "us-east-1", "ap-east-2")
@@ -91,6 +91,13 @@ PROFILES = (
 HYBRID_PROFILES = (("clean", "Active", "COMPLIANT"), ("missing", "Active", "NON_COMPLIANT"),
                    ("missing", "Terminated", "NON_COMPLIANT"))  # fmt: skip
 TAG_STYLES = ("Name", "Name+name", "name", "none", "Name+Environment+environment")
+# Exemption tags (policy.Settings: keys PatchExempt and PatchExemptUntil) of the second account's instances of
+# these profiles: open-ended, expired yesterday, until a later day.
+EXEMPTIONS = {
+    "missing": lambda end: {"PatchExempt": "CHG-1"},
+    "failed": lambda end: {"PatchExempt": "CHG-2", "PatchExemptUntil": (end - timedelta(days=1)).isoformat()},
+    "pending_reboot": lambda end: {"PatchExempt": "", "PatchExemptUntil": (end + timedelta(days=30)).isoformat()},
+}
 
 
 @dataclass(frozen=True)
@@ -205,6 +212,11 @@ class Truth:
     latest_dt: dict[tuple[str, str], str]
     inventory_lines: dict[str, list[dict]]  # table name -> lines (with accountid/region/resourcetype added)
     latest_export: str = ""  # export_id of the latest complete export
+    # views of the compliance policy (tests/support/policy.py); no history here: see tests/support/timeline.py
+    compliance_settings: list[tuple] = field(default_factory=list)
+    patch_age: list[tuple] = field(default_factory=list)
+    patch_cves: list[tuple] = field(default_factory=list)
+    compliance_trend: list[tuple] = field(default_factory=list)
 
 
 @dataclass
@@ -373,6 +385,8 @@ class _Generator:
                     "PatchState": spelled[state],
                     "PatchGroup": summary["PatchGroup"],
                     "InstalledTime": installed,
+                    # CVE IDs only for missing and failed patches (as Systems Manager reports them)
+                    "CVEIds": f"CVE-2025-{10000 + number}" if state in ("MISSING", "FAILED") else "",
                     "resourceId": node_id,
                     "captureTime": self.iso_s(capture),
                     "schemaVersion": "1.0",
@@ -524,6 +538,8 @@ class _Generator:
                         rule_names=rule_names,
                         rules_offered=offered,
                     )
+                    if a_index == 1 and profile in EXEMPTIONS:
+                        inst.tags.update(EXEMPTIONS[profile](spec.end))
                     if removed:
                         info_kind, summary_kind = "stale", "missing"
                     # SSM's InstanceStatus follows the EC2 state (SSM API reference, GetInventory example: Stopped)
@@ -780,7 +796,7 @@ class _Generator:
                 self.write_ssm(node)
         exports = self.write_exports(instances, hybrid, latest_items) if spec.export_days else None
         export_id = exports.partitions[-1][0] if exports else ""
-        truth = compute_truth(instances, hybrid, latest, latest_dt, latest_moment, export_id)
+        truth = compute_truth(instances, hybrid, latest, latest_dt, latest_moment, export_id, today=spec.end)
         return Fixture(self.root, spec, truth, instances, hybrid, self.snapshot_files, exports, snapshot_bytes)
 
     # ------------------------------------------------------------ SSM items recorded by Config
@@ -895,11 +911,14 @@ def export_date(export_id: str) -> date | None:
     return datetime.strptime(export_id, "%Y%m%dT%H%M%SZ").date() if export_id else None
 
 
-def compute_truth(instances, hybrid, latest, latest_dt, latest_moment, export_id: str = "") -> Truth:
+def compute_truth(instances, hybrid, latest, latest_dt, latest_moment, export_id: str = "", *,
+                  today: date | None = None) -> Truth:  # fmt: skip
     """Expected view rows from the model, following the rules documented in patchcompliance/sql. The views read
-    the latest export (`export_id`), which holds the latest snapshot's items: snapshot_date is the export's date."""
+    the latest export (`export_id`), which holds the latest snapshot's items: snapshot_date is the export's date.
+    `today` is current_date of the views (compliance policy: default parameters, no history)."""
     configmic, configpc, tags, compliance = [], [], [], []
     day = export_date(export_id)
+    today = today or day
     current = [i for i in instances if not i.removed and i.status != "ResourceDeleted"]
     for inst in current:
         configmic.append(
@@ -930,19 +949,25 @@ def compute_truth(instances, hybrid, latest, latest_dt, latest_moment, export_id
                       "CriticalNonCompliantCount", "SecurityNonCompliantCount")
         )  # fmt: skip
 
-    def state_of(state, managed_status, info, node, patch_result):
-        if state in ("terminated", "shutting-down"):
-            return "TERMINATED"
-        if state in ("stopped", "stopping"):
-            return "STOPPED"
-        if managed_status == "NON_COMPLIANT" or (managed_status != "COMPLIANT" and info is None):
-            return "UNMANAGED"
+    settings = policy.Settings.of()
+
+    def policy_columns(state, managed_status, info, node, patch_result, tags):
+        """installed_rejected_count .. compliance_state (tests/support/policy.py)."""
+        summary = node.summary if node else None
+        exemption = policy.exemption(tags, settings, today)
+        scan = _ts((summary or {}).get("OperationEndTime")) or _ts((summary or {}).get("captureTime"))
+        age, reason = policy.staleness(scan, _ts((info or {}).get("captureTime")), settings, today)
         missing, failed, pending = counts(node)[:3]
-        if node is not None and node.summary is not None:
-            if missing > 0 or failed > 0 or pending > 0:
-                return "NON_COMPLIANT"
-            return "COMPLIANT"
-        return "NON_COMPLIANT" if patch_result == "NON_COMPLIANT" else "NO_PATCH_DATA"
+        rejected = int(summary["InstalledRejectedCount"]) if summary else None
+        detail = (node.extra.get("AWS:InstanceDetailedInformation") or [{}])[0] if node else {}
+        compliance_state = policy.compliance_state(
+            instance_state=state, exempt=exemption.active, managed_status=managed_status, has_info=info is not None,
+            stale_reason=reason, security_updates_noncompliant=0, patch_rule=patch_result,
+            counts=None if summary is None else {"missing": missing, "failed": failed, "pending": pending,
+                                                 "rejected": rejected},
+        )  # fmt: skip
+        return (rejected, (summary or {}).get("AvailableSecurityUpdateCount"), detail.get("KernelVersion"), age,
+                reason, exemption.until, exemption.expired, compliance_state)  # fmt: skip
 
     for inst in current:
         node = inst.ssm
@@ -953,7 +978,8 @@ def compute_truth(instances, hybrid, latest, latest_dt, latest_moment, export_id
              inst.state, platform_type, (info or {}).get("PlatformName") or inst.platform_details,
              (info or {}).get("PlatformVersion"), (info or {}).get("AgentVersion"),
              _ts((info or {}).get("captureTime")), inst.managed_status, inst.managed_status_source,
-             inst.patch_result, *counts(node), state_of(inst.state, inst.managed_status, info, node, inst.patch_result))
+             inst.patch_result, *counts(node),
+             *policy_columns(inst.state, inst.managed_status, info, node, inst.patch_result, inst.tags))
         )  # fmt: skip
     for node in hybrid:
         if not ssm_reports(node):
@@ -963,7 +989,7 @@ def compute_truth(instances, hybrid, latest, latest_dt, latest_moment, export_id
             (node.account, node.region, node.node_id, node.info["ComputerName"], None, node.info["PlatformType"],
              node.info["PlatformName"], node.info["PlatformVersion"], node.info["AgentVersion"],
              _ts(node.info["captureTime"]), managed, source, node.patch_result, *counts(node),
-             state_of(None, managed, node.info, node, node.patch_result))
+             *policy_columns(None, managed, node.info, node, node.patch_result, {}))
         )  # fmt: skip
 
     nodes = [i.ssm for i in instances if i.ssm] + list(hybrid)
@@ -978,7 +1004,7 @@ def compute_truth(instances, hybrid, latest, latest_dt, latest_moment, export_id
                 (node.account, node.region, node.node_id, line["Id"], line["Title"], line["Classification"],
                  line["Severity"], line["PatchSeverity"], canonical, line["Status"], line["PatchGroup"],
                  line["PatchBaselineId"], _ts(line["InstalledTime"]), _ts(line["ExecutionTime"]),
-                 _ts(line["captureTime"]))
+                 _ts(line["captureTime"]), line.get("CVEIds"))
             )  # fmt: skip
 
     inventory: dict[str, list[dict]] = {}
@@ -990,7 +1016,12 @@ def compute_truth(instances, hybrid, latest, latest_dt, latest_moment, export_id
                     {**line, "accountid": node.account, "region": node.region,
                      "resourcetype": "ManagedInstanceInventory", "resourceId": node.node_id}
                 )  # fmt: skip
+    patch_age = policy.patch_age_rows(compliance, patch, [], {}, settings, today)
     return Truth(
+        compliance_settings=[settings.row()],
+        patch_age=sorted(patch_age, key=repr),
+        patch_cves=sorted(policy.patch_cves_rows(compliance, patch, patch_age), key=repr),
+        compliance_trend=[],
         configmic=sorted(configmic, key=repr),
         configpc=sorted(configpc, key=repr),
         patch=sorted(patch, key=repr),

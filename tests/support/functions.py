@@ -29,6 +29,8 @@ FUNCTIONS = {
     "partitioning": ("patch-compliance.yaml", "PartitioningFunction"),
     "athena_views": ("patch-compliance.yaml", "AthenaViewsFunction"),
     "inventory_partitions": ("patch-compliance.yaml", "InventoryPartitionsFunction"),
+    "digest": ("patch-compliance.yaml", "DigestFunction"),
+    "history": ("patch-compliance.yaml", "HistoryFunction"),
 }
 
 

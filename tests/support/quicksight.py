@@ -38,8 +38,14 @@ QUICKSIGHT_RESOURCE_IDS = [
     names.DATA_SOURCE,
     names.PATCH_DATASET,
     names.BY_TAG_DATASET,
+    names.SLA_DATASET,
+    names.TREND_DATASET,
+    names.CVES_DATASET,
     names.PATCH_DATASET_REFRESH,
     names.BY_TAG_DATASET_REFRESH,
+    names.SLA_DATASET_REFRESH,
+    names.TREND_DATASET_REFRESH,
+    names.CVES_DATASET_REFRESH,
     names.ANALYSIS,
     names.DASHBOARD,
 ]
@@ -219,6 +225,15 @@ def view_columns(view: str) -> list[str]:
         f"{view}.sql: the final SELECT has '*' or an unnamed expression; name every output column"
     )
     return [name.lower() for name in selected]
+
+
+def view_expression(view: str, name: str) -> exp.Expression:
+    """The expression of output column `name` of the view's final SELECT, without alias and table qualifiers."""
+    (projection,) = [p for p in _final_select(view).expressions if p.alias_or_name.lower() == name]
+    node = copy.deepcopy(projection.this if isinstance(projection, exp.Alias) else projection)
+    for col in node.find_all(exp.Column):
+        col.set("table", None)
+    return node
 
 
 _QS_TYPES = {
