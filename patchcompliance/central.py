@@ -13,6 +13,7 @@ from . import (
     parameters,
     partitioning,
     quicksight,
+    rules,
     stackset,
     storage,
 )
@@ -41,9 +42,9 @@ def build_central(member: Template | None = None) -> Template:
     template.set_version()
     specs = central_specs()
     params = parameters.add_parameters(template, specs)
-    parameters.window_cutoff_rule(template, params)
-    parameters.target_rules(template, params)
-    parameters.aggregator_rules(template, params)
+    rules.window_cutoff_rule(template, params)
+    rules.target_rules(template, params)
+    rules.aggregator_rules(template, params)
 
     buckets = storage.add_buckets(template, params)
     database = glue.add_database(template, Ref(params["DatabaseName"]))

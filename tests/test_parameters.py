@@ -32,7 +32,7 @@ import pytest
 
 import generate
 from patchcompliance import parameters as p
-from patchcompliance import patterns
+from patchcompliance import patterns, rules
 from tests.support.templates import parse_template
 
 # Values a deployer must give, realistic and valid: parameters without a Default, and AccountIds, which the Rule of
@@ -211,7 +211,7 @@ BAD = [
     ("central", {"AccountIds": "12345678901"}, "AccountIds", "must be 12-digit AWS account IDs"),
     ("central", {"AccountIds": "111122223333,4444-5555-6666"}, "AccountIds", "must be 12-digit AWS account IDs"),
     ("central", {"AccountIds": "111122223333;444455556666"}, "AccountIds", "must be 12-digit AWS account IDs"),
-    ("central", {"AccountIds": "111122223333,"}, p.RULE_SELF_MANAGED_TARGETS, "PermissionModel SELF_MANAGED needs"),
+    ("central", {"AccountIds": "111122223333,"}, rules.RULE_SELF_MANAGED_TARGETS, "PermissionModel SELF_MANAGED needs"),
     # regions: known names only (Rule TargetRegionsAreKnown)
     ("central", {"Regions": "eu-west-1,eu-west-9"}, "TargetRegionsAreKnown", "Regions must be region names"),
     ("central", {"Regions": "EU-WEST-1"}, "TargetRegionsAreKnown", "Regions must be region names"),

@@ -15,7 +15,7 @@ import pytest
 from cfnlint.schema.manager import PROVIDER_SCHEMA_MANAGER
 
 from patchcompliance import constants as c
-from patchcompliance import parameters, policies
+from patchcompliance import parameters, policies, rules
 from patchcompliance.central import build_central
 from patchcompliance.conditions import HAS_ORGANIZATION_ID
 from tests.support import cfn, delivery
@@ -127,9 +127,9 @@ def test_models_differ_only_where_the_model_says(central):
 
 
 # ================================================================ Rules refuse a model without its targets
-SELF_MESSAGE = f"{parameters.RULE_SELF_MANAGED_TARGETS}: PermissionModel SELF_MANAGED needs AccountIds"
-OUS_MESSAGE = f"{parameters.RULE_SERVICE_MANAGED_TARGETS}: PermissionModel SERVICE_MANAGED needs OrganizationalUnitIds"
-ORG_MESSAGE = f"{parameters.RULE_SERVICE_MANAGED_TARGETS}: PermissionModel SERVICE_MANAGED needs OrganizationId"
+SELF_MESSAGE = f"{rules.RULE_SELF_MANAGED_TARGETS}: PermissionModel SELF_MANAGED needs AccountIds"
+OUS_MESSAGE = f"{rules.RULE_SERVICE_MANAGED_TARGETS}: PermissionModel SERVICE_MANAGED needs OrganizationalUnitIds"
+ORG_MESSAGE = f"{rules.RULE_SERVICE_MANAGED_TARGETS}: PermissionModel SERVICE_MANAGED needs OrganizationId"
 SERVICE = {"PermissionModel": c.SERVICE_MANAGED, "Regions": REGIONS}
 REFUSED = [
     ({"Regions": REGIONS}, [SELF_MESSAGE]),
