@@ -95,18 +95,25 @@ def add_workgroup(template: Template, results_bucket, kms_key) -> WorkGroup:
     )
 
 
+def run_queries_statement(workgroup, *, read_results: bool = False) -> Statement:
+    """Start, watch and stop queries in the workgroup; `read_results` also reads their result rows."""
+    results = [awacs.athena.GetQueryResults] if read_results else []
+    return Statement(
+        Effect=Allow,
+        Action=[
+            awacs.athena.StartQueryExecution,
+            awacs.athena.GetQueryExecution,
+            *results,
+            awacs.athena.StopQueryExecution,
+        ],
+        Resource=[workgroup_arn(workgroup)],
+    )
+
+
 def query_statements(workgroup, database, results_bucket, glue_actions) -> list[Statement]:
     """Run queries in the workgroup and write their results; `glue_actions` on the database and its tables."""
     return [
-        Statement(
-            Effect=Allow,
-            Action=[
-                awacs.athena.StartQueryExecution,
-                awacs.athena.GetQueryExecution,
-                awacs.athena.StopQueryExecution,
-            ],
-            Resource=[workgroup_arn(workgroup)],
-        ),
+        run_queries_statement(workgroup),
         Statement(Effect=Allow, Action=glue_actions, Resource=glue_arns(database)),
         Statement(
             Effect=Allow,

@@ -248,16 +248,7 @@ def _statements(*, workgroup, database, results_bucket, source_objects, stack_se
         StackSetId=GetAtt(stack_set, "StackSetId"),
     )
     return [
-        Statement(
-            Effect=Allow,
-            Action=[
-                awacs.athena.StartQueryExecution,
-                awacs.athena.GetQueryExecution,
-                awacs.athena.GetQueryResults,
-                awacs.athena.StopQueryExecution,
-            ],
-            Resource=[athena.workgroup_arn(workgroup)],
-        ),
+        athena.run_queries_statement(workgroup, read_results=True),
         Statement(
             Effect=Allow,
             Action=[

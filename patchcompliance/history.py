@@ -39,7 +39,7 @@ from troposphere.sqs import Queue
 
 from . import constants as c
 from . import policies
-from .athena import RESULTS_PREFIX, glue_arns, workgroup_arn
+from .athena import RESULTS_PREFIX, glue_arns, run_queries_statement
 from .conditions import HAS_KMS
 from .config_export import EXPORT_PARTITION_KEY
 from .events import (
@@ -261,11 +261,7 @@ def add_history(
     catalog, db = glue_arns(database)[:2]
     history_arns = [glue_arns(database, table)[2] for table in tables.values()]
     statements = [
-        Statement(
-            Effect=Allow,
-            Action=[awacs.athena.StartQueryExecution, awacs.athena.GetQueryExecution, awacs.athena.StopQueryExecution],
-            Resource=[workgroup_arn(workgroup)],
-        ),
+        run_queries_statement(workgroup),
         Statement(  # what Athena reads to run the views, and the export days (GetPartitions on the export table)
             Effect=Allow,
             Action=[
