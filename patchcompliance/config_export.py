@@ -39,10 +39,10 @@ import awacs.config
 import awacs.glue
 import awacs.s3
 from awacs.aws import Allow, Statement
-from troposphere import AWS_ACCOUNT_ID, AWSObject, GetAtt, Parameter, Ref, Sub, Template
+from troposphere import AWSObject, GetAtt, Parameter, Ref, Sub, Template
 from troposphere.awslambda import Function
 from troposphere.events import Rule
-from troposphere.glue import Column, SerdeInfo, StorageDescriptor, Table, TableInput
+from troposphere.glue import Column, SerdeInfo, StorageDescriptor, Table
 from troposphere.iam import PolicyType, Role
 from troposphere.logs import LogGroup
 from troposphere.sqs import Queue
@@ -58,7 +58,7 @@ from .events import (
     allow_rule_to_invoke,
     allow_rule_to_queue,
 )
-from .glue import EXTERNAL_TABLE, OPENX_SERDE, TEXT_INPUT_FORMAT, TEXT_OUTPUT_FORMAT
+from .glue import OPENX_SERDE, TEXT_INPUT_FORMAT, TEXT_OUTPUT_FORMAT, external_table
 from .lambdas import add_function
 
 # ---------------------------------------------------------------- logical IDs and names (defined once, here)
@@ -161,25 +161,21 @@ def add_config_export(
     descriptor = export_storage_descriptor()
 
     table = template.add_resource(
-        Table(
+        external_table(
             CONFIG_EXPORT_TABLE,
-            CatalogId=Ref(AWS_ACCOUNT_ID),
-            DatabaseName=Ref(database),
-            TableInput=TableInput(
-                Name=EXPORT_TABLE_NAME,
-                Description="EC2 instances and their Config rule results from the Config aggregator, one partition "
-                "per complete export (readers use the largest export_id)",
-                TableType=EXTERNAL_TABLE,
-                Parameters={"EXTERNAL": "TRUE", "classification": "json", "compressionType": "gzip"},
-                PartitionKeys=[Column(Name=EXPORT_PARTITION_KEY, Type="string")],
-                StorageDescriptor=StorageDescriptor(
-                    Location=Sub(f"s3://${{Bucket}}/{prefix}/", Bucket=bucket_name),
-                    Columns=[Column(Name=c["Name"], Type=c["Type"]) for c in descriptor["Columns"]],
-                    InputFormat=descriptor["InputFormat"],
-                    OutputFormat=descriptor["OutputFormat"],
-                    SerdeInfo=SerdeInfo(**descriptor["SerdeInfo"]),
-                    Compressed=descriptor["Compressed"],
-                ),
+            database,
+            name=EXPORT_TABLE_NAME,
+            description="EC2 instances and their Config rule results from the Config aggregator, one partition "
+            "per complete export (readers use the largest export_id)",
+            parameters={"classification": "json", "compressionType": "gzip"},
+            partition_keys=[Column(Name=EXPORT_PARTITION_KEY, Type="string")],
+            storage=StorageDescriptor(
+                Location=Sub(f"s3://${{Bucket}}/{prefix}/", Bucket=bucket_name),
+                Columns=[Column(Name=c["Name"], Type=c["Type"]) for c in descriptor["Columns"]],
+                InputFormat=descriptor["InputFormat"],
+                OutputFormat=descriptor["OutputFormat"],
+                SerdeInfo=SerdeInfo(**descriptor["SerdeInfo"]),
+                Compressed=descriptor["Compressed"],
             ),
         )
     )

@@ -24,10 +24,10 @@ import awacs.s3 as s3
 import awacs.securityhub
 import awacs.sns
 from awacs.aws import Allow, Condition, Statement, StringEquals
-from troposphere import AWS_ACCOUNT_ID, AccountId, And, Equals, GetAtt, If, Not, Or, Partition, Ref, Sub, Template
+from troposphere import AccountId, And, Equals, GetAtt, If, Not, Or, Partition, Ref, Sub, Template
 from troposphere.awslambda import Function
 from troposphere.events import Rule
-from troposphere.glue import Column, SerdeInfo, StorageDescriptor, Table, TableInput
+from troposphere.glue import Column, SerdeInfo, StorageDescriptor, Table
 from troposphere.iam import Role
 from troposphere.logs import LogGroup
 from troposphere.s3 import LifecycleRule
@@ -44,7 +44,7 @@ from .events import (
     allow_rule_to_invoke,
     allow_rule_to_queue,
 )
-from .glue import EXTERNAL_TABLE, OPENX_SERDE, TEXT_INPUT_FORMAT, TEXT_OUTPUT_FORMAT
+from .glue import OPENX_SERDE, TEXT_INPUT_FORMAT, TEXT_OUTPUT_FORMAT, external_table
 from .lambdas import add_function
 from .parameters import SCHEDULE_MESSAGE, SCHEDULE_PATTERN, Spec
 
@@ -174,24 +174,20 @@ class Digest:
 def add_expected_targets_table(template: Template, database, results_bucket) -> Table:
     """`expected_targets`: JSON Lines under s3://<results bucket>/coverage/expected/, unpartitioned."""
     return template.add_resource(
-        Table(
+        external_table(
             EXPECTED_TARGETS_TABLE,
-            CatalogId=Ref(AWS_ACCOUNT_ID),
-            DatabaseName=Ref(database),
-            TableInput=TableInput(
-                Name=EXPECTED_TARGETS_TABLE_NAME,
-                Description="Account x region pairs that should report: the StackSet's stack instances, written by "
-                "the digest function before it queries",
-                TableType=EXTERNAL_TABLE,
-                Parameters={"EXTERNAL": "TRUE", "classification": "json", "compressionType": "none"},
-                StorageDescriptor=StorageDescriptor(
-                    Location=Sub(f"s3://${{Bucket}}/{COVERAGE_PREFIX}", Bucket=Ref(results_bucket)),
-                    Columns=[Column(Name=name, Type=type_) for name, type_ in EXPECTED_TARGETS_COLUMNS],
-                    InputFormat=TEXT_INPUT_FORMAT,
-                    OutputFormat=TEXT_OUTPUT_FORMAT,
-                    SerdeInfo=SerdeInfo(SerializationLibrary=OPENX_SERDE, Parameters={"case.insensitive": "false"}),
-                    Compressed=False,
-                ),
+            database,
+            name=EXPECTED_TARGETS_TABLE_NAME,
+            description="Account x region pairs that should report: the StackSet's stack instances, written by "
+            "the digest function before it queries",
+            parameters={"classification": "json", "compressionType": "none"},
+            storage=StorageDescriptor(
+                Location=Sub(f"s3://${{Bucket}}/{COVERAGE_PREFIX}", Bucket=Ref(results_bucket)),
+                Columns=[Column(Name=name, Type=type_) for name, type_ in EXPECTED_TARGETS_COLUMNS],
+                InputFormat=TEXT_INPUT_FORMAT,
+                OutputFormat=TEXT_OUTPUT_FORMAT,
+                SerdeInfo=SerdeInfo(SerializationLibrary=OPENX_SERDE, Parameters={"case.insensitive": "false"}),
+                Compressed=False,
             ),
         )
     )

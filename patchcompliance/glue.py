@@ -261,6 +261,24 @@ def _columns(pairs) -> list[Column]:
 
 
 # ---------------------------------------------------------------- resources
+def external_table(logical_id: str, database, *, name, description, parameters: dict, storage, partition_keys=None):
+    """An EXTERNAL_TABLE in `database` of this account's catalog; `parameters` are added to EXTERNAL=TRUE."""
+    table_input = {"PartitionKeys": partition_keys} if partition_keys is not None else {}
+    return Table(
+        logical_id,
+        CatalogId=Ref(AWS_ACCOUNT_ID),
+        DatabaseName=Ref(database),
+        TableInput=TableInput(
+            Name=name,
+            Description=description,
+            TableType=EXTERNAL_TABLE,
+            Parameters={"EXTERNAL": "TRUE", **parameters},
+            StorageDescriptor=storage,
+            **table_input,
+        ),
+    )
+
+
 def add_database(template: Template, name) -> Database:
     """The Glue database (`AthenaDatabase`); `name` is a Ref or a string."""
     return template.add_resource(
@@ -279,31 +297,20 @@ def add_config_table(template: Template, database: Database, bucket) -> Table:
     sd = config_storage_descriptor()
     serde = sd["SerdeInfo"]
     return template.add_resource(
-        Table(
+        external_table(
             ATHENA_TABLE,
-            CatalogId=Ref(AWS_ACCOUNT_ID),
-            DatabaseName=Ref(database),
-            TableInput=TableInput(
-                Name=CONFIG_TABLE_NAME,
-                Description="AWS Config configuration snapshots, one row per snapshot file",
-                TableType=EXTERNAL_TABLE,
-                Parameters={
-                    "EXTERNAL": "TRUE",
-                    "classification": "json",
-                    "compressionType": "gzip",
-                    "typeOfData": "file",
-                },
-                PartitionKeys=_columns((key, "string") for key in CONFIG_PARTITION_KEYS),
-                StorageDescriptor=StorageDescriptor(
-                    Location=Sub(f"s3://{_name_of(bucket)}/"),
-                    Columns=_columns((c["Name"], c["Type"]) for c in sd["Columns"]),
-                    InputFormat=sd["InputFormat"],
-                    OutputFormat=sd["OutputFormat"],
-                    SerdeInfo=SerdeInfo(
-                        SerializationLibrary=serde["SerializationLibrary"], Parameters=serde["Parameters"]
-                    ),
-                    Compressed=sd["Compressed"],
-                ),
+            database,
+            name=CONFIG_TABLE_NAME,
+            description="AWS Config configuration snapshots, one row per snapshot file",
+            parameters={"classification": "json", "compressionType": "gzip", "typeOfData": "file"},
+            partition_keys=_columns((key, "string") for key in CONFIG_PARTITION_KEYS),
+            storage=StorageDescriptor(
+                Location=Sub(f"s3://{_name_of(bucket)}/"),
+                Columns=_columns((c["Name"], c["Type"]) for c in sd["Columns"]),
+                InputFormat=sd["InputFormat"],
+                OutputFormat=sd["OutputFormat"],
+                SerdeInfo=SerdeInfo(SerializationLibrary=serde["SerializationLibrary"], Parameters=serde["Parameters"]),
+                Compressed=sd["Compressed"],
             ),
         )
     )
@@ -316,29 +323,20 @@ def add_inventory_tables(template: Template, database: Database, bucket, prefix)
     for inventory_type in INVENTORY_ATTRIBUTES:
         root = f"s3://{_name_of(bucket)}/{_name_of(prefix)}/{inventory_type}/"
         tables[inventory_type] = template.add_resource(
-            Table(
+            external_table(
                 INVENTORY_TABLE_IDS[inventory_type],
-                CatalogId=Ref(AWS_ACCOUNT_ID),
-                DatabaseName=Ref(database),
-                TableInput=TableInput(
-                    Name=INVENTORY_TABLE_NAMES[inventory_type],
-                    Description=f"SSM resource data sync, {inventory_type} (one line per inventory entry)",
-                    TableType=EXTERNAL_TABLE,
-                    Parameters={
-                        "EXTERNAL": "TRUE",
-                        "classification": "json",
-                        "compressionType": "none",
-                        "typeOfData": "file",
-                    },
-                    PartitionKeys=_columns((key, "string") for key in INVENTORY_PARTITION_KEYS),
-                    StorageDescriptor=StorageDescriptor(
-                        Location=Sub(root),
-                        Columns=_columns(inventory_columns(inventory_type)),
-                        InputFormat=TEXT_INPUT_FORMAT,
-                        OutputFormat=TEXT_OUTPUT_FORMAT,
-                        SerdeInfo=SerdeInfo(SerializationLibrary=OPENX_SERDE, Parameters={"case.insensitive": "true"}),
-                        Compressed=False,
-                    ),
+                database,
+                name=INVENTORY_TABLE_NAMES[inventory_type],
+                description=f"SSM resource data sync, {inventory_type} (one line per inventory entry)",
+                parameters={"classification": "json", "compressionType": "none", "typeOfData": "file"},
+                partition_keys=_columns((key, "string") for key in INVENTORY_PARTITION_KEYS),
+                storage=StorageDescriptor(
+                    Location=Sub(root),
+                    Columns=_columns(inventory_columns(inventory_type)),
+                    InputFormat=TEXT_INPUT_FORMAT,
+                    OutputFormat=TEXT_OUTPUT_FORMAT,
+                    SerdeInfo=SerdeInfo(SerializationLibrary=OPENX_SERDE, Parameters={"case.insensitive": "true"}),
+                    Compressed=False,
                 ),
             )
         )

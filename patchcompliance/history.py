@@ -29,10 +29,10 @@ import awacs.athena
 import awacs.glue
 import awacs.s3 as s3
 from awacs.aws import Allow, Statement
-from troposphere import AWS_ACCOUNT_ID, GetAtt, Ref, Sub, Template
+from troposphere import GetAtt, Ref, Sub, Template
 from troposphere.awslambda import Function
 from troposphere.events import Rule
-from troposphere.glue import Column, SerdeInfo, StorageDescriptor, Table, TableInput
+from troposphere.glue import Column, SerdeInfo, StorageDescriptor, Table
 from troposphere.iam import Role
 from troposphere.logs import LogGroup
 from troposphere.sqs import Queue
@@ -49,7 +49,7 @@ from .events import (
     allow_rule_to_invoke,
     allow_rule_to_queue,
 )
-from .glue import EXTERNAL_TABLE
+from .glue import external_table
 from .lambdas import add_function
 
 SCHEDULE = "cron(15 0 * * ? *)"  # daily 00:15 UTC: records the day that just ended
@@ -173,24 +173,20 @@ def add_history_tables(template: Template, database, bucket) -> dict[str, Table]
     tables = {}
     for spec in HISTORY_TABLES:
         tables[spec.name] = template.add_resource(
-            Table(
+            external_table(
                 spec.logical_id,
-                CatalogId=Ref(AWS_ACCOUNT_ID),
-                DatabaseName=Ref(database),
-                TableInput=TableInput(
-                    Name=spec.name,
-                    Description=spec.description,
-                    TableType=EXTERNAL_TABLE,
-                    Parameters={"EXTERNAL": "TRUE", "classification": "parquet", "parquet.compression": "SNAPPY"},
-                    PartitionKeys=[Column(Name=PARTITION_KEY, Type="string")],
-                    StorageDescriptor=StorageDescriptor(
-                        Location=Sub(f"s3://${{Bucket}}/{history_prefix(spec.name)}", Bucket=Ref(bucket)),
-                        Columns=[Column(Name=name, Type=type_) for name, type_ in spec.columns],
-                        InputFormat=PARQUET_INPUT_FORMAT,
-                        OutputFormat=PARQUET_OUTPUT_FORMAT,
-                        SerdeInfo=SerdeInfo(SerializationLibrary=PARQUET_SERDE),
-                        Compressed=True,
-                    ),
+                database,
+                name=spec.name,
+                description=spec.description,
+                parameters={"classification": "parquet", "parquet.compression": "SNAPPY"},
+                partition_keys=[Column(Name=PARTITION_KEY, Type="string")],
+                storage=StorageDescriptor(
+                    Location=Sub(f"s3://${{Bucket}}/{history_prefix(spec.name)}", Bucket=Ref(bucket)),
+                    Columns=[Column(Name=name, Type=type_) for name, type_ in spec.columns],
+                    InputFormat=PARQUET_INPUT_FORMAT,
+                    OutputFormat=PARQUET_OUTPUT_FORMAT,
+                    SerdeInfo=SerdeInfo(SerializationLibrary=PARQUET_SERDE),
+                    Compressed=True,
                 ),
             )
         )
